@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ErrorResponse } from '../src/schemas.js'
+
+const greeting: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      summary: 'Greet the authenticated user',
+      response: { 200: Type.String(), 401: ErrorResponse }
+    }
+  }, async function (request, reply) {
+    reply.type('text/plain; charset=utf-8')
+    return `Welcome, ${request.user.username}!`
+  })
+}
+
+export default greeting

@@ -1,0 +1,39 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { Accounts } from './accounts.js'
+import { randomPassword } from './passwords.js'
+import { UsernameTakenError } from './store/users.js'
+
+export interface BootstrapSettings { username: string, password?: string, passwordFile: string }
+export type BootstrapResult =
+  | { action: 'none' }
+  | { action: 'created', username: string, passwordFile?: string }
+
+// Makes sure there is someone who can log in, without ever overwriting an existing account:
+// - ADMIN_PASSWORD given: create ADMIN_USERNAME if it does not exist;
+// - no ADMIN_PASSWORD and no users at all: create ADMIN_USERNAME with a random password, written to a
+//   file only its owner can read (the caller logs the file's path, never the password).
+export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSettings): Promise<BootstrapResult> {
+  if (settings.password !== undefined) {
+    if (await accounts.find(settings.username)) return { action: 'none' }
+    return createIfAbsent(accounts, settings.username, settings.password)
+  }
+  if (await accounts.count() > 0) return { action: 'none' }
+  const password = randomPassword()
+  await mkdir(dirname(settings.passwordFile), { recursive: true })
+  await writeFile(settings.passwordFile, password + '\n', { mode: 0o600 })
+  await chmod(settings.passwordFile, 0o600) // writeFile's mode applies only when it creates the file
+  const result = await createIfAbsent(accounts, settings.username, password)
+  return result.action === 'created' ? { ...result, passwordFile: settings.passwordFile } : result
+}
+
+async function createIfAbsent (accounts: Accounts, username: string, password: string): Promise<BootstrapResult> {
+  try {
+    const user = await accounts.create(username, password)
+    return { action: 'created', username: user.username }
+  } catch (err) {
+    // Another instance sharing the database created it first.
+    if (err instanceof UsernameTakenError) return { action: 'none' }
+    throw err
+  }
+}

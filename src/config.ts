@@ -1,0 +1,26 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// The one description of the service's configuration: @fastify/env validates process.env against it,
+// the CLI does the same through env-schema, and `Static` makes it the type of `fastify.config`.
+export const ConfigSchema = Type.Object({
+  DATABASE_URL: Type.String({
+    default: 'sqlite:./data/auth.db',
+    pattern: '^sqlite:.+$',
+    description: 'sqlite:<path> or sqlite::memory:'
+  }),
+  ACCESS_TOKEN_TTL: Type.Integer({ default: 900, minimum: 10, maximum: 86400, description: 'access token lifetime, seconds' }),
+  JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
+  JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),
+  // Optional shared secret (HS256). Without it a random key is generated once and kept in the store.
+  // Length is counted in characters, and a character is at least one byte, so 32 characters ≥ 32 bytes.
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  ADMIN_USERNAME: Type.String({ default: 'admin', minLength: 1, maxLength: 64 }),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
+  ADMIN_PASSWORD_FILE: Type.String({ default: './data/admin-password.txt', minLength: 1 }),
+  // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1: configuration may raise it, never lower it.
+  ARGON2_MEMORY_KIB: Type.Integer({ default: 19456, minimum: 19456, maximum: 4194304 }),
+  ARGON2_TIME_COST: Type.Integer({ default: 2, minimum: 2, maximum: 100 }),
+  ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 })
+})
+
+export type Config = Static<typeof ConfigSchema>

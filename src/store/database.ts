@@ -1,0 +1,27 @@
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, SqliteDialect } from 'kysely'
+import type { Database } from './schema.js'
+import { migrateToLatest } from './migrations.js'
+
+export type Db = Kysely<Database>
+
+// Opens the database named by DATABASE_URL and brings its schema up to date.
+export async function openDatabase (url: string): Promise<Db> {
+  if (!url.startsWith('sqlite:')) throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
+  const file = url.slice('sqlite:'.length)
+  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true })
+  const sqlite = new SQLite(file)
+  sqlite.pragma('journal_mode = WAL') // readers do not block the writer
+  sqlite.pragma('busy_timeout = 5000') // a second process (the CLI) waits instead of failing
+  sqlite.pragma('foreign_keys = ON')
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  try {
+    await migrateToLatest(db)
+  } catch (err) {
+    await db.destroy()
+    throw err
+  }
+  return db
+}

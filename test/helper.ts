@@ -1,0 +1,71 @@
+import { createSigner } from 'fast-jwt'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import helper from 'fastify-cli/helper.js'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import { loadSigningKey } from '../src/keys.js'
+
+export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
+
+export type Env = Record<string, string | undefined>
+
+// A configuration of its own for one test: a fresh SQLite file in the test's directory.
+export function testEnv (t: Test, overrides: Env = {}): Env {
+  const dir = t.testdir()
+  return {
+    DATABASE_URL: `sqlite:${join(dir, 'auth.db')}`,
+    ADMIN_PASSWORD_FILE: join(dir, 'admin-password.txt'),
+    ...overrides
+  }
+}
+
+// Builds the app exactly as `fastify start -o` does (same module, same exported server options);
+// skipOverride only lifts its decorators to the root so that tests can reach app.accounts and the like.
+export async function build (t: Test, env: Env = testEnv(t), serverOptions: object = {}): Promise<FastifyInstance> {
+  const app = await helper.build(['-o', appPath], { env, skipOverride: true }, serverOptions) as unknown as FastifyInstance
+  t.teardown(() => app.close())
+  return app
+}
+
+// An app whose log lines are collected in `lines`.
+export async function buildWithLogs (t: Test, env: Env = testEnv(t)) {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
+  const app = await build(t, env, { logger: { level: 'trace', stream } })
+  return { app, lines }
+}
+
+export async function addUser (app: FastifyInstance, username: string, password: string) {
+  return app.accounts.create(username, password)
+}
+
+export function login (app: FastifyInstance, username: string, password: string) {
+  return app.inject({ method: 'POST', url: '/login', payload: { username, password } })
+}
+
+export async function tokenFor (app: FastifyInstance, username: string, password: string): Promise<string> {
+  const res = await login(app, username, password)
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json().token
+}
+
+export function greet (app: FastifyInstance, authorization?: string): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'GET', url: '/', headers: authorization === undefined ? {} : { authorization } })
+}
+
+// Signs a token with the app's own key, so that tests can make tokens that are correctly signed but
+// wrong in some other way (expired, another issuer, …).
+export async function signWithAppKey (app: FastifyInstance, payload: Record<string, unknown>, options: Record<string, unknown> = {}) {
+  const key = await loadSigningKey(app.store.signingKeys, app.config.JWT_SECRET)
+  const sign = createSigner({
+    key: key.secret,
+    algorithm: key.alg,
+    kid: key.kid,
+    iss: app.config.JWT_ISSUER,
+    aud: app.config.JWT_AUDIENCE,
+    expiresIn: 60_000,
+    ...options
+  })
+  return sign({ jti: 'test-jti', ...payload })
+}

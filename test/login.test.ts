@@ -1,0 +1,80 @@
+import t from 'tap'
+import { addUser, build, login } from './helper.js'
+
+const PASSWORD = 'correct horse battery staple'
+
+t.test('a stored user logs in and gets a bearer token', async (t) => {
+  const app = await build(t)
+  await addUser(app, 'alice', PASSWORD)
+  const res = await login(app, 'alice', PASSWORD)
+  t.equal(res.statusCode, 200)
+  const body = res.json()
+  t.same(Object.keys(body).sort(), ['expiresIn', 'token', 'tokenType'])
+  t.match(body.token, /^[\w-]+\.[\w-]+\.[\w-]+$/)
+  t.equal(body.tokenType, 'Bearer')
+  t.equal(body.expiresIn, 900)
+  t.equal(res.headers['cache-control'], 'no-store')
+  const claims = app.jwt.decode<Record<string, unknown>>(body.token)!
+  t.equal(claims.username, 'alice')
+  t.equal(claims.sub, (await app.accounts.find('alice'))!.id)
+  t.equal(claims.iss, 'auth-service')
+  t.equal(claims.aud, 'auth-service')
+  t.equal((claims.exp as number) - (claims.iat as number), 900)
+  t.type(claims.jti, 'string')
+})
+
+t.test('usernames are matched without regard to case', async (t) => {
+  const app = await build(t)
+  await addUser(app, 'Alice', PASSWORD)
+  t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200)
+})
+
+t.test('wrong password, unknown user and disabled user get the same 401', async (t) => {
+  const app = await build(t)
+  await addUser(app, 'alice', PASSWORD)
+  await addUser(app, 'bob', PASSWORD)
+  await app.accounts.setDisabled('bob', true)
+  const expected = { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials' }
+
+  const wrongPassword = await login(app, 'alice', 'not the password')
+  const unknownUser = await login(app, 'mallory', PASSWORD)
+  const disabled = await login(app, 'bob', PASSWORD)
+  for (const [name, res] of Object.entries({ wrongPassword, unknownUser, disabled })) {
+    t.equal(res.statusCode, 401, name)
+    t.same(res.json(), expected, name)
+    t.equal(res.body, wrongPassword.body, `${name}: byte-identical body`)
+    t.equal(res.headers['content-type'], wrongPassword.headers['content-type'], `${name}: same content type`)
+  }
+
+  await app.accounts.setDisabled('bob', false)
+  t.equal((await login(app, 'bob', PASSWORD)).statusCode, 200, 'enabled again, bob can log in')
+})
+
+t.test('bad input gets a 4xx that says what is wrong, never a 500', async (t) => {
+  const app = await build(t)
+  const json = { 'content-type': 'application/json' }
+  const cases: Array<{ name: string, status: number, message: RegExp, headers?: Record<string, string>, payload?: string }> = [
+    { name: 'missing password', status: 400, message: /body must have required property 'password'/, headers: json, payload: '{"username":"alice"}' },
+    { name: 'missing username', status: 400, message: /body must have required property 'username'/, headers: json, payload: '{"password":"x"}' },
+    { name: 'password is a number', status: 400, message: /body\/password must be string/, headers: json, payload: '{"username":"alice","password":123}' },
+    { name: 'username is null', status: 400, message: /body\/username must be string/, headers: json, payload: '{"username":null,"password":"x"}' },
+    { name: 'empty username', status: 400, message: /body\/username must NOT have fewer than 1 characters/, headers: json, payload: '{"username":"","password":"x"}' },
+    { name: 'unknown field', status: 400, message: /body must NOT have additional properties/, headers: json, payload: '{"username":"alice","password":"x","admin":true}' },
+    { name: 'body is an array', status: 400, message: /body must be object/, headers: json, payload: '[]' },
+    { name: 'malformed JSON', status: 400, message: /not valid JSON/, headers: json, payload: '{"username":"alice","password":' },
+    { name: 'empty JSON body', status: 400, message: /cannot be empty/, headers: json, payload: '' },
+    { name: 'no body at all', status: 400, message: /body must be object/ },
+    { name: 'text/plain', status: 415, message: /text\/plain.*application\/json/, headers: { 'content-type': 'text/plain' }, payload: 'alice:x' },
+    { name: 'form encoded', status: 415, message: /application\/x-www-form-urlencoded/, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=alice&password=x' },
+    { name: 'body over the limit', status: 413, message: /too large/i, headers: json, payload: JSON.stringify({ username: 'alice', password: 'x'.repeat(20_000) }) },
+    { name: 'password over 1024 characters', status: 400, message: /body\/password must NOT have more than 1024 characters/, headers: json, payload: JSON.stringify({ username: 'alice', password: 'x'.repeat(1025) }) }
+  ]
+  for (const c of cases) {
+    const res = await app.inject({ method: 'POST', url: '/login', headers: c.headers, payload: c.payload })
+    t.equal(res.statusCode, c.status, `${c.name}: status`)
+    const body = res.json()
+    t.equal(body.statusCode, c.status, `${c.name}: statusCode in body`)
+    t.type(body.error, 'string', `${c.name}: error`)
+    t.match(body.message, c.message, `${c.name}: message says what is wrong`)
+  }
+})
