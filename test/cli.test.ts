@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import t from 'tap'
+import { build, login, testEnv, type Env } from './helper.js'
+
+// The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
+const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
+
+function cli (env: Env, args: string[], stdin = '') {
+  return new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    child.stdin.end(stdin)
+  })
+}
+
+t.test('a user added through the CLI can log in', async (t) => {
+  const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })
+  const added = await cli(env, ['users', 'add', 'bob'], 'bobs-password-1\n')
+  t.equal(added.code, 0, added.stderr)
+  t.match(added.stdout, /created user "bob"/)
+  t.notMatch(added.stdout + added.stderr, 'bobs-password-1')
+
+  const app = await build(t, env)
+  t.equal((await login(app, 'bob', 'bobs-password-1')).statusCode, 200)
+
+  const listed = await cli(env, ['users', 'list'])
+  t.equal(listed.code, 0)
+  t.match(listed.stdout, /\tbob\tenabled\t/)
+})
+
+t.test('the CLI refuses a password given in argv', async (t) => {
+  const env = testEnv(t)
+  for (const args of [['users', 'add', 'carol', 'carols-password'], ['users', 'add', 'carol', '--password=carols-password'], ['users', 'set-password', 'carol', 'x12345678']]) {
+    const res = await cli(env, args, 'carols-password\n')
+    t.equal(res.code, 2, `${args.join(' ')}: usage error`)
+    t.match(res.stderr, /passwords are never read from the command line/)
+  }
+  const app = await build(t, { ...env, ADMIN_PASSWORD: 'bootstrap-password' })
+  t.notOk(await app.accounts.find('carol'), 'nothing was created')
+})
+
+t.test('disable, enable and set-password act on logins', async (t) => {
+  const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })
+  t.equal((await cli(env, ['users', 'add', 'bob'], 'first-password\n')).code, 0)
+  const app = await build(t, env)
+
+  t.equal((await cli(env, ['users', 'disable', 'bob'])).code, 0)
+  t.equal((await login(app, 'bob', 'first-password')).statusCode, 401, 'disabled')
+  t.match((await cli(env, ['users', 'list'])).stdout, /\tbob\tdisabled\t/)
+  t.equal((await cli(env, ['users', 'enable', 'bob'])).code, 0)
+  t.equal((await login(app, 'bob', 'first-password')).statusCode, 200, 'enabled')
+
+  t.equal((await cli(env, ['users', 'set-password', 'bob'], 'second-password\n')).code, 0)
+  t.equal((await login(app, 'bob', 'first-password')).statusCode, 401, 'old password refused')
+  t.equal((await login(app, 'bob', 'second-password')).statusCode, 200, 'new password accepted')
+})
+
+t.test('bad input: clear errors and non-zero exit codes', async (t) => {
+  const env = testEnv(t)
+  t.equal((await cli(env, ['users', 'add', 'bob'], 'first-password\n')).code, 0)
+  const cases: Array<[string[], string, number, RegExp]> = [
+    [[], '', 2, /no command given/],
+    [['users', 'frobnicate'], '', 2, /unknown command: users frobnicate/],
+    [['users', 'add'], '', 2, /needs a user name/],
+    [['users', 'list', 'extra'], '', 2, /takes no arguments/],
+    [['users', 'add', 'bob'], 'another-password\n', 1, /already taken/],
+    [['users', 'add', 'BOB'], 'another-password\n', 1, /already taken/],
+    [['users', 'add', 'dave'], 'short\n', 1, /at least 8 characters/],
+    [['users', 'add', 'dave'], '', 1, /at least 8 characters/],
+    [['users', 'add', 'a b'], 'a-good-password\n', 1, /username may contain only/],
+    [['users', 'disable', 'nobody'], '', 1, /no user named "nobody"/],
+    [['users', 'set-password', 'nobody'], 'a-good-password\n', 1, /no user named "nobody"/]
+  ]
+  for (const [args, stdin, code, message] of cases) {
+    const res = await cli(env, args, stdin)
+    t.equal(res.code, code, `${args.join(' ') || '(nothing)'}: exit ${code}`)
+    t.match(res.stderr, message, `${args.join(' ') || '(nothing)'}: message`)
+  }
+  const bad = await cli({ ...env, DATABASE_URL: 'mysql://x' }, ['users', 'list'])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /env\/DATABASE_URL/, 'a configuration error names the variable')
+})

@@ -1,0 +1,29 @@
+import t from 'tap'
+import { build, testEnv } from './helper.js'
+
+t.test('a bad configuration value stops start-up with a message naming the variable', async (t) => {
+  const cases: Record<string, string> = {
+    ACCESS_TOKEN_TTL: 'abc',
+    DATABASE_URL: 'mysql://localhost/auth',
+    JWT_SECRET: 'too-short',
+    ARGON2_MEMORY_KIB: '1024',
+    ADMIN_PASSWORD: 'short'
+  }
+  for (const [name, value] of Object.entries(cases)) {
+    await t.rejects(build(t, testEnv(t, { [name]: value })), { message: new RegExp(`env/${name}\\b`) }, `${name}=${value}`)
+  }
+})
+
+t.test('defaults apply when nothing is set', async (t) => {
+  const app = await build(t)
+  t.equal(app.config.ACCESS_TOKEN_TTL, 900)
+  t.equal(app.config.JWT_ISSUER, 'auth-service')
+  t.equal(app.config.ARGON2_MEMORY_KIB, 19456)
+  t.equal(app.config.JWT_SECRET, undefined)
+})
+
+t.test('values are read and typed', async (t) => {
+  const app = await build(t, testEnv(t, { ACCESS_TOKEN_TTL: '60', JWT_ISSUER: 'https://auth.example' }))
+  t.equal(app.config.ACCESS_TOKEN_TTL, 60)
+  t.equal(app.config.JWT_ISSUER, 'https://auth.example')
+})

@@ -1,0 +1,92 @@
+import axios from 'axios'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import t from 'tap'
+import { testEnv, type Env } from './helper.js'
+
+// The built service started the way `npm start` starts it: fastify-cli, -o, dist/src/app.js.
+const root = join(import.meta.dirname, '..')
+const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
+const builtApp = join(root, 'dist', 'src', 'app.js')
+
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
+
+interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
+
+function startService (env: Env, port: number, cwd = root): Service {
+  const child = spawn(process.execPath, [fastifyCli, 'start', '-o', '-l', 'info', '-a', '127.0.0.1', '-p', String(port), builtApp], {
+    cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+async function listening (service: Service): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (!service.output().includes('Server listening')) {
+    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
+    if (Date.now() > deadline) throw new Error(`service did not start: ${service.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+t.test('a listening server serves the whole flow to an HTTP client written for the Express version', async (t) => {
+  const port = await freePort()
+  const password = randomBytes(12).toString('base64url')
+  const service = startService(testEnv(t, { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password }), port)
+  t.teardown(() => { service.child.kill('SIGKILL') })
+  await listening(service)
+  const base = `http://127.0.0.1:${port}`
+
+  // What the classic client does, unchanged.
+  const response = await axios.post(`${base}/login`, { username: 'admin', password })
+  const token = response.data.token
+  const greeting = await axios.get(`${base}/`, { headers: { Authorization: `Bearer ${token}` } })
+  t.equal(greeting.data, 'Welcome, admin!')
+
+  const refused = await axios.get(`${base}/`, { headers: { Authorization: 'Bearer nonsense' }, validateStatus: () => true })
+  t.equal(refused.status, 401)
+  t.match(refused.headers['www-authenticate'], /error="invalid_token"/)
+  const badLogin = await axios.post(`${base}/login`, { username: 'admin', password: 'wrong' }, { validateStatus: () => true })
+  t.equal(badLogin.status, 401)
+
+  service.child.kill('SIGTERM')
+  t.equal(await service.exited, 0, 'SIGTERM closes the server cleanly')
+  const logs = service.output()
+  t.match(logs, /"url":"\/login"/, 'requests were logged')
+  t.notMatch(logs, password, 'the password appears in no log line')
+  t.notMatch(logs, token, 'the token appears in no log line')
+})
+
+t.test('a .env file in the working directory configures the service', async (t) => {
+  const dir = t.testdir()
+  const port = await freePort()
+  const password = randomBytes(12).toString('base64url')
+  await writeFile(join(dir, '.env'), `ADMIN_USERNAME=dotenv-admin\nADMIN_PASSWORD=${password}\nDATABASE_URL=sqlite:${join(dir, 'auth.db')}\nACCESS_TOKEN_TTL=120\n`)
+  const service = startService({}, port, dir)
+  t.teardown(() => { service.child.kill('SIGKILL') })
+  await listening(service)
+  const { data } = await axios.post(`http://127.0.0.1:${port}/login`, { username: 'dotenv-admin', password })
+  t.equal(data.expiresIn, 120)
+})
+
+t.test('a bad configuration value stops the real start-up, naming the variable', async (t) => {
+  const service = startService(testEnv(t, { ACCESS_TOKEN_TTL: 'abc' }), await freePort())
+  t.teardown(() => { service.child.kill('SIGKILL') })
+  t.not(await service.exited, 0, 'the process exits with an error')
+  t.match(service.output(), /env\/ACCESS_TOKEN_TTL must be integer/)
+  t.notMatch(service.output(), 'Server listening')
+})
