@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
+import { QueueFullError } from '../src/limiter.js'
 
 // What the HTTP surface accepts and how it fails: JSON bodies only, and every error in one shape,
 // {statusCode, error, message}, with a message that says what was wrong but never echoes the body.
@@ -9,6 +10,11 @@ export default fp(async function http (fastify) {
   fastify.removeContentTypeParser('text/plain')
 
   fastify.setErrorHandler(function handleError (err: FastifyError, request, reply) {
+    if (err instanceof QueueFullError) {
+      // Too many logins already waiting for a hashing slot: shed load rather than queue without bound.
+      reply.header('retry-after', '1')
+      return reply.code(503).send(errorBody(503, 'Too many logins in progress; retry shortly'))
+    }
     const statusCode = err.statusCode ?? 500
     if (statusCode >= 500 && !(err instanceof HttpError)) {
       request.log.error({ err }, 'request failed')

@@ -9,9 +9,8 @@ const greeting: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Greet the authenticated user',
       response: { 200: Type.String(), 401: ErrorResponse }
     }
-  }, async function (request, reply) {
-    reply.type('text/plain; charset=utf-8')
-    return `Welcome, ${request.user.username}!`
+  }, function (request, reply) {
+    reply.type('text/plain; charset=utf-8').send(`Welcome, ${request.user.username}!`)
   })
 }
 

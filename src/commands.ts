@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
 import { AccountError, Accounts } from './accounts.js'
 import { loadConfig } from './load-config.js'
-import { PasswordHasher } from './passwords.js'
+import { hasherFromConfig } from './passwords.js'
 import { openDatabase } from './store/database.js'
 import { UsernameTakenError, UserStore } from './store/users.js'
 
@@ -65,9 +65,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   const config = loadConfig(io.env)
   const db = await openDatabase(config.DATABASE_URL)
   try {
-    const accounts = new Accounts(new UserStore(db), new PasswordHasher({
-      memoryCost: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM
-    }))
+    const accounts = new Accounts(new UserStore(db), hasherFromConfig(config))
     switch (command) {
       case 'list':
         for (const u of await accounts.list()) {

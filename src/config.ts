@@ -20,7 +20,10 @@ export const ConfigSchema = Type.Object({
   // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1: configuration may raise it, never lower it.
   ARGON2_MEMORY_KIB: Type.Integer({ default: 19456, minimum: 19456, maximum: 4194304 }),
   ARGON2_TIME_COST: Type.Integer({ default: 2, minimum: 2, maximum: 100 }),
-  ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 })
+  ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
+  // Unset: one less than the cores this process may use (at least one), so a core stays for the event loop.
+  HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+  HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' })
 })
 
 export type Config = Static<typeof ConfigSchema>

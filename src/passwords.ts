@@ -1,5 +1,8 @@
 import { hash, verify, parseOptions } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import type { Config } from './config.js'
+import { Limiter } from './limiter.js'
 
 export interface Argon2Params { memoryCost: number, timeCost: number, parallelism: number }
 
@@ -20,26 +23,28 @@ export function randomPassword (): string {
   return randomBytes(24).toString('base64url')
 }
 
+// Hashing runs on libuv's thread pool. Left unbounded, a login storm puts every pool thread to work on
+// argon2 and the event loop waits for a core; so at most `concurrency` hashes run at once (by default one
+// core fewer than the process may use), and at most `maxQueued` wait, beyond which QueueFullError.
 export class PasswordHasher {
   readonly params: Argon2Params
+  readonly #limiter: Limiter
   // Verified against when the user does not exist, so that an unknown username costs what a known one does.
   #dummyHash: Promise<string>
 
-  constructor (params: Argon2Params) {
+  constructor (params: Argon2Params, limits: { concurrency: number, maxQueued: number }) {
     this.params = params
-    this.#dummyHash = this.hash(randomPassword())
+    this.#limiter = new Limiter(limits.concurrency, limits.maxQueued)
+    this.#dummyHash = hash(randomPassword(), { ...this.params, algorithm: ARGON2ID })
   }
 
   hash (password: string): Promise<string> {
-    return hash(password, { ...this.params, algorithm: ARGON2ID })
+    return this.#limiter.run(() => hash(password, { ...this.params, algorithm: ARGON2ID }))
   }
 
-  async verify (storedHash: string, password: string): Promise<boolean> {
-    try {
-      return await verify(storedHash, password)
-    } catch {
-      return false // a malformed stored hash never matches
-    }
+  verify (storedHash: string, password: string): Promise<boolean> {
+    // A malformed stored hash never matches.
+    return this.#limiter.run(() => verify(storedHash, password).catch(() => false))
   }
 
   async burn (password: string): Promise<void> {
@@ -58,4 +63,10 @@ export class PasswordHasher {
       return true
     }
   }
+}
+
+export function hasherFromConfig (config: Config): PasswordHasher {
+  return new PasswordHasher(
+    { memoryCost: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM },
+    { concurrency: config.HASH_CONCURRENCY ?? Math.max(1, availableParallelism() - 1), maxQueued: config.HASH_QUEUE_LIMIT })
 }

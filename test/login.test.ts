@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, build, login } from './helper.js'
+import { addUser, build, login, testEnv } from './helper.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -77,4 +77,17 @@ t.test('bad input gets a 4xx that says what is wrong, never a 500', async (t) =>
     t.type(body.error, 'string', `${c.name}: error`)
     t.match(body.message, c.message, `${c.name}: message says what is wrong`)
   }
+})
+
+t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up', async (t) => {
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1' }))
+  await addUser(app, 'alice', PASSWORD)
+  const results = await Promise.all(Array.from({ length: 6 }, () => login(app, 'alice', PASSWORD)))
+  const codes = results.map((r) => r.statusCode)
+  t.equal(codes.filter((c) => c === 200).length, 2, 'one hashing, one waiting')
+  t.equal(codes.filter((c) => c === 503).length, 4, 'the rest shed')
+  const shed = results.find((r) => r.statusCode === 503)!
+  t.equal(shed.headers['retry-after'], '1')
+  t.same(shed.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Too many logins in progress; retry shortly' })
+  t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'served again once the storm passed')
 })
