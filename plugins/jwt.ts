@@ -3,7 +3,7 @@ import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 import { loadSigningKey } from '../src/keys.js'
-import { AccessTokenVerifier, bearerToken, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+import { AccessTokenVerifier, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -49,8 +49,7 @@ export default fp(async function jwt (fastify) {
       reply.header('www-authenticate', CHALLENGE)
       return done(new HttpError(401, 'Missing bearer token'))
     }
-    const token = bearerToken(header)
-    const claims = token === undefined ? undefined : verifier.verify(token)
+    const claims = verifier.verifyAuthorization(header)
     if (claims === undefined) {
       reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
       return done(new HttpError(401, 'Invalid or expired token'))

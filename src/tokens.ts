@@ -41,10 +41,10 @@ export function verifyOptions (s: VerificationSettings) {
   }
 }
 
-// Verifies access tokens on the hot path. A token that verified is remembered until it expires, so a
-// client's later requests cost a Map look-up instead of an HMAC, a base64 decode and a JSON parse.
-// The cache key is the whole token, signature included: only byte-identical tokens hit. Failures are
-// never cached, so nobody but a holder of valid tokens can fill it, and it is bounded all the same.
+// Verifies access tokens on the hot path. A header that verified is remembered until its token expires, so
+// a client's later requests cost a Map look-up instead of an HMAC, a base64 decode and a JSON parse. The
+// cache key is the whole Authorization header, signature included: only byte-identical headers hit.
+// Failures are never cached, so nobody but a holder of valid tokens can add entries, and it is bounded.
 export class AccessTokenVerifier {
   readonly #verify: (token: string) => AccessTokenClaims
   readonly #cache = new Map<string, AccessTokenClaims>()
@@ -55,14 +55,17 @@ export class AccessTokenVerifier {
     this.#maxEntries = maxEntries
   }
 
-  // The claims of a valid token, or undefined; never throws.
-  verify (token: string, nowSeconds = Date.now() / 1000): AccessTokenClaims | undefined {
-    const cached = this.#cache.get(token)
+  // The claims of the Bearer token in an Authorization header, or undefined if it has none or it is not
+  // valid now; never throws.
+  verifyAuthorization (header: string, nowSeconds = Date.now() / 1000): AccessTokenClaims | undefined {
+    const cached = this.#cache.get(header)
     if (cached !== undefined) {
       if (cached.exp > nowSeconds) return cached
-      this.#cache.delete(token)
+      this.#cache.delete(header)
       return undefined
     }
+    const token = bearerToken(header)
+    if (token === undefined) return undefined
     let claims: AccessTokenClaims
     try {
       claims = this.#verify(token)
@@ -73,7 +76,7 @@ export class AccessTokenVerifier {
       // Oldest first: Map iterates in insertion order.
       this.#cache.delete(this.#cache.keys().next().value!)
     }
-    this.#cache.set(token, Object.freeze(claims)) // shared by every request that presents it
+    this.#cache.set(header, Object.freeze(claims)) // shared by every request that presents it
     return claims
   }
 }

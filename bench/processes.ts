@@ -1,0 +1,51 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { availableParallelism } from 'node:os'
+
+// Servers on one core, load generators on another, where the machine has two and taskset exists.
+export const pinning = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0
+export const SERVER_CPU = '0'
+export const LOAD_CPU = '1'
+
+const children = new Set<ChildProcess>()
+
+export function start (cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [cmd, argv] = pinning ? ['taskset', ['-c', cpu, command, ...args]] : [command, args]
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  let output = ''
+  child.stdout!.on('data', (d) => { output += d })
+  child.stderr!.on('data', (d) => { output += d })
+  ;(child as ChildProcess & { output: () => string }).output = () => output
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  return child
+}
+
+export function outputOf (child: ChildProcess): string {
+  return (child as ChildProcess & { output: () => string }).output()
+}
+
+// Runs to completion and returns stdout's last JSON line.
+export async function runJson<T> (cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
+  const child = start(cpu, command, args, env)
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const line = outputOf(child).split('\n').reverse().find((l) => l.startsWith('{'))
+  if (code !== 0 || line === undefined) throw new Error(`${command} ${args.join(' ')} failed (${code}): ${outputOf(child)}`)
+  return JSON.parse(line) as T
+}
+
+export function stopAll (): void {
+  for (const child of children) child.kill('SIGKILL')
+}
+
+export async function stop (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+export function rssMegabytes (pid: number): number {
+  const status = spawnSync('cat', [`/proc/${pid}/status`]).stdout.toString()
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
+  return kb / 1024
+}

@@ -1,0 +1,196 @@
+// npm run bench [-- --quick] [-- --json FILE]: measures the built service against baselines started here,
+// alternately over several rounds on loopback, and prints one table (also written as JSON).
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import jwt from 'jsonwebtoken'
+import { loadConfig } from '../src/load-config.js'
+import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
+import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
+import {
+  accessTokens, BENCH_PASSWORD, freePort, loginBodies, PROTECTIONS_OFF, SERVICE_SETTINGS, startService, waitForHttp, type Service
+} from './service.js'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const jsonFile = args.includes('--json') ? args[args.indexOf('--json') + 1] : join('bench', 'results', quick ? 'quick.json' : 'latest.json')
+const ROUNDS = quick ? 1 : 3
+const SECONDS = quick ? 1 : 10
+const STORM_SECONDS = quick ? 2 : 15
+const MEMORY_SECONDS = quick ? 2 : 60
+const COLD_STARTS = quick ? 1 : 3
+const TOKENS = 1000
+const SCALE_USERS = 100_000
+const GREETING_CONNECTIONS = 50
+const LOGIN_CONNECTIONS = 8
+const distBench = import.meta.dirname
+
+interface Measurement extends LoadResult { scenario: string, target: string, round: number }
+interface Row { metric: string, ours: number, baseline: number | null, ratio: number | null, target: string, met: boolean }
+
+const measurements: Measurement[] = []
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const figures = (scenario: string, target: string) => measurements.filter((m) => m.scenario === scenario && m.target === target)
+const medianRps = (scenario: string, target: string) => median(figures(scenario, target).map((m) => m.rps))
+
+async function measure (scenario: string, target: string, round: number, load: Parameters<typeof runLoad>[0]) {
+  const result = await runLoad(load)
+  measurements.push({ scenario, target, round, ...result })
+  process.stderr.write(`  ${scenario} ${target} round ${round}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(1)} ms` +
+    (result.non2xx || result.errors ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : '') + '\n')
+  return result
+}
+
+// Event-loop delay inside the service since the last call (bench/probe.ts answers over IPC).
+function probe (service: Service): Promise<{ p50: number, p99: number, max: number }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the probe did not answer')), 5000)
+    service.child.once('message', (stats) => { clearTimeout(timer); resolve(stats as { p50: number, p99: number, max: number }) })
+    service.child.send('event-loop-delay')
+  })
+}
+
+async function main () {
+  const dir = mkdtempSync(join(tmpdir(), 'auth-bench-'))
+  const config = loadConfig({})
+  const rows: Row[] = []
+  try {
+    process.stderr.write(`load generator: ${tool}; ${pinning ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU}` : 'no CPU pinning'}\n`)
+
+    // The services under test: 10 users, and 100,000.
+    const small = await startService(dir, 'small', 10)
+    const large = await startService(dir, 'large', SCALE_USERS)
+    const smallTokens = writeLines(dir, 'small.tokens', await accessTokens(small, TOKENS))
+    const largeTokens = writeLines(dir, 'large.tokens', await accessTokens(large, TOKENS))
+    const smallLogins = writeLines(dir, 'small.logins', loginBodies(small.users, TOKENS))
+    const largeLogins = writeLines(dir, 'large.logins', loginBodies(large.users, TOKENS))
+
+    // Baselines 1 and 2.
+    const barePort = await freePort()
+    const bare = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'bare-fastify.js')], { PORT: String(barePort) })
+    const expressPort = await freePort()
+    const secret = randomBytes(32).toString('hex')
+    const express = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'express-jwt.js')], { PORT: String(expressPort), BENCH_SECRET: secret })
+    await waitForHttp(`http://127.0.0.1:${barePort}/`, bare, (s) => s === 200)
+    await waitForHttp(`http://127.0.0.1:${expressPort}/`, express, (s) => s === 401)
+    const expressTokens = writeLines(dir, 'express.tokens', Array.from({ length: TOKENS }, (_, i) =>
+      jwt.sign({ sub: `user-${i % 10}`, username: `bench-user-${i % 10}`, jti: randomUUID() }, secret, { expiresIn: '1h' })))
+
+    const url = (port: number, path = '/') => `http://127.0.0.1:${port}${path}`
+    const greet = (port: number, linesFile: string) => ({ url: url(port), kind: 'bearer' as const, linesFile, connections: GREETING_CONNECTIONS, seconds: SECONDS })
+    const login = (port: number, linesFile: string, seconds = SECONDS) => ({ url: url(port, '/login'), kind: 'json' as const, linesFile, connections: LOGIN_CONNECTIONS, seconds })
+
+    for (let round = 1; round <= ROUNDS; round++) {
+      process.stderr.write(`round ${round} of ${ROUNDS}\n`)
+      await measure('greeting', 'ours', round, greet(small.port, smallTokens))
+      await measure('greeting', 'bare-fastify', round, greet(barePort, smallTokens))
+      await measure('greeting', 'express-jsonwebtoken', round, greet(expressPort, expressTokens))
+      await measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))
+      await measure('login', 'ours', round, login(small.port, smallLogins))
+      const direct = await runJson<{ ops: number, seconds: number }>(SERVER_CPU, process.execPath, [join(distBench, 'argon2-direct.js'),
+        String(LOGIN_CONNECTIONS), String(SECONDS), String(config.ARGON2_MEMORY_KIB), String(config.ARGON2_TIME_COST), String(config.ARGON2_PARALLELISM)])
+      measurements.push({ scenario: 'login', target: 'argon2-direct', round, requests: direct.ops, rps: direct.ops / direct.seconds, p50Ms: 0, p99Ms: 0, non2xx: 0, errors: 0 })
+      process.stderr.write(`  login argon2-direct round ${round}: ${(direct.ops / direct.seconds).toFixed(1)} verify/s\n`)
+      await measure('login', 'ours-100k-users', round, login(large.port, largeLogins))
+    }
+    await stop(bare)
+    await stop(express)
+
+    // Login storm: logins at full rate while the protected route keeps being asked for.
+    process.stderr.write('login storm\n')
+    await probe(small) // starts a fresh window
+    const [, stormGreeting] = await Promise.all([
+      measure('storm', 'login', 1, login(small.port, smallLogins, STORM_SECONDS)),
+      measure('storm', 'greeting', 1, { ...greet(small.port, smallTokens), connections: 4, seconds: STORM_SECONDS })
+    ])
+    const loop = await probe(small)
+    process.stderr.write(`  event-loop delay p99 ${loop.p99.toFixed(2)} ms (max ${loop.max.toFixed(1)} ms)\n`)
+
+    await stop(small.child)
+    await stop(large.child)
+
+    // Memory: a fresh service under mixed load for two periods.
+    process.stderr.write('memory\n')
+    const fresh = await startService(dir, 'memory', 10)
+    const freshTokens = writeLines(dir, 'memory.tokens', await accessTokens(fresh, TOKENS))
+    const mixed = async (round: number) => Promise.all([
+      measure('memory', 'greeting', round, { ...greet(fresh.port, freshTokens), connections: 16, seconds: MEMORY_SECONDS }),
+      measure('memory', 'login', round, login(fresh.port, smallLogins, MEMORY_SECONDS))
+    ])
+    await mixed(1)
+    const rss1 = rssMegabytes(fresh.child.pid!)
+    await mixed(2)
+    const rss2 = rssMegabytes(fresh.child.pid!)
+    process.stderr.write(`  RSS ${rss1.toFixed(1)} MB, then ${rss2.toFixed(1)} MB\n`)
+    await stop(fresh.child)
+
+    // Cold start: from spawning the built service to its first successful login.
+    process.stderr.write('cold start\n')
+    const coldStarts: number[] = []
+    for (let i = 0; i < COLD_STARTS; i++) {
+      const port = await freePort()
+      const begin = performance.now()
+      const child = start(SERVER_CPU, process.execPath, [join(distBench, '..', '..', 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-a', '127.0.0.1', '-p', String(port), join(distBench, '..', 'src', 'app.js')],
+        { ...SERVICE_SETTINGS, DATABASE_URL: `sqlite:${join(dir, `cold-${i}.db`)}`, ADMIN_USERNAME: 'bench-user-0', ADMIN_PASSWORD: BENCH_PASSWORD, ADMIN_PASSWORD_FILE: join(dir, 'cold.txt') })
+      for (;;) {
+        try {
+          const res = await fetch(url(port, '/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench-user-0', password: BENCH_PASSWORD }) })
+          if (res.status === 200) break
+        } catch {}
+        if (child.exitCode !== null || performance.now() - begin > 30_000) throw new Error('cold start failed')
+        await new Promise((resolve) => setTimeout(resolve, 2))
+      }
+      coldStarts.push(performance.now() - begin)
+      await stop(child)
+    }
+    process.stderr.write(`  ${coldStarts.map((ms) => ms.toFixed(0) + ' ms').join(', ')}\n`)
+
+    // The table.
+    const ratioRow = (metric: string, ours: number, baseline: number, min: number): Row =>
+      ({ metric, ours, baseline, ratio: ours / baseline, target: `ratio ≥ ${min}`, met: ours / baseline >= min })
+    const limitRow = (metric: string, ours: number, max: number, unit: string): Row =>
+      ({ metric, ours, baseline: null, ratio: null, target: `< ${max} ${unit}`, met: ours < max })
+    const greetingOurs = medianRps('greeting', 'ours')
+    const loginOurs = medianRps('login', 'ours')
+    rows.push(
+      ratioRow('GET / req/s vs bare Fastify (1,000 tokens)', greetingOurs, medianRps('greeting', 'bare-fastify'), 0.75),
+      ratioRow('GET / req/s vs Express + jsonwebtoken', greetingOurs, medianRps('greeting', 'express-jsonwebtoken'), 12),
+      ratioRow('POST /login req/s vs argon2id verify direct', loginOurs, medianRps('login', 'argon2-direct'), 0.9),
+      limitRow('login storm: event-loop delay p99', loop.p99, 10, 'ms'),
+      limitRow('login storm: GET / latency p99', stormGreeting.p99Ms, 20, 'ms'),
+      ratioRow('100k users: POST /login req/s vs 10 users', medianRps('login', 'ours-100k-users'), loginOurs, 0.9),
+      ratioRow('100k users: GET / req/s vs 10 users', medianRps('greeting', 'ours-100k-users'), greetingOurs, 0.9),
+      limitRow(`RSS after ${MEMORY_SECONDS} s mixed load`, rss1, 150, 'MB'),
+      { metric: `RSS after ${MEMORY_SECONDS} s more`, ours: rss2, baseline: rss1, ratio: rss2 / rss1, target: 'ratio ≤ 1.05', met: rss2 / rss1 <= 1.05 },
+      limitRow('cold start to first login', median(coldStarts), 1000, 'ms')
+    )
+  } finally {
+    stopAll()
+    rmSync(dir, { recursive: true, force: true })
+  }
+
+  const failed = measurements.filter((m) => m.requests === 0 || m.non2xx > 0 || m.errors > 0)
+  const fmt = (n: number | null) => n === null ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(2)
+  const table = [
+    '| metric | ours | baseline | ratio | target | met |',
+    '|---|---:|---:|---:|---|---|',
+    ...rows.map((r) => `| ${r.metric} | ${fmt(r.ours)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${r.target} | ${r.met ? 'yes' : 'NO'} |`)
+  ].join('\n')
+  const setup = [
+    `mode: ${quick ? 'quick (smoke test, figures not meaningful)' : `full, ${ROUNDS} rounds of ${SECONDS} s, medians`}`,
+    `load generator: ${tool}, ${GREETING_CONNECTIONS} connections for GET /, ${LOGIN_CONNECTIONS} for POST /login`,
+    `pinning: ${pinning ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)` : 'none (fewer than 2 CPUs or no taskset)'}`,
+    `service settings: ${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+    `protections switched off: ${PROTECTIONS_OFF.length ? PROTECTIONS_OFF.join(', ') : 'none (the service has no rate limits yet)'}`,
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`
+  ]
+  process.stdout.write(`\n${setup.join('\n')}\n\n${table}\n\n` +
+    (failed.length ? `FAILED: ${failed.length} measurements had errors or non-2xx answers\n` : 'every request of every measurement succeeded\n'))
+  mkdirSync(dirname(jsonFile), { recursive: true })
+  writeFileSync(jsonFile, JSON.stringify({ quick, tool, pinning, setup, rows, measurements, failed: failed.length }, null, 2) + '\n')
+  if (failed.length) process.exitCode = 1
+}
+
+process.on('SIGINT', () => { stopAll(); process.exit(130) })
+await main()

@@ -1,0 +1,100 @@
+import { createSigner } from 'fast-jwt'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { loadSigningKey } from '../src/keys.js'
+import { loadConfig } from '../src/load-config.js'
+import { hasherFromConfig } from '../src/passwords.js'
+import { openDatabase } from '../src/store/database.js'
+import { SigningKeyStore } from '../src/store/signing-keys.js'
+import { outputOf, SERVER_CPU, start } from './processes.js'
+
+const root = join(import.meta.dirname, '..', '..')
+export const BENCH_PASSWORD = randomBytes(12).toString('base64url')
+export const username = (i: number) => `bench-user-${i}`
+
+// Configuration the bench sets on the service, and why; printed with the results.
+export const SERVICE_SETTINGS = {
+  FASTIFY_LOG_LEVEL: 'warn' // no per-request log lines (the baselines log nothing either)
+}
+// Protections that would distort the figures, switched off through configuration for the bench.
+export const PROTECTIONS_OFF: string[] = []
+
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
+
+export async function waitForHttp (url: string, child: ChildProcess, ok: (status: number) => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${outputOf(child)}`)
+    try {
+      if (ok((await fetch(url)).status)) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`server did not answer: ${outputOf(child)}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+// Users bench-user-0 … bench-user-(count-1), all with BENCH_PASSWORD. One hash serves them all: the
+// store's look-up is what scales with the number of users, not the hashing.
+export async function seedUsers (databaseUrl: string, count: number): Promise<void> {
+  const db = await openDatabase(databaseUrl)
+  try {
+    const passwordHash = await hasherFromConfig(loadConfig({ DATABASE_URL: databaseUrl })).hash(BENCH_PASSWORD)
+    const now = new Date().toISOString()
+    await db.transaction().execute(async (trx) => {
+      for (let first = 0; first < count; first += 500) {
+        const rows = []
+        for (let i = first; i < Math.min(count, first + 500); i++) {
+          rows.push({ id: randomUUID(), username: username(i), username_key: username(i), password_hash: passwordHash, created_at: now, updated_at: now })
+        }
+        await trx.insertInto('users').values(rows).execute()
+      }
+    })
+  } finally {
+    await db.destroy()
+  }
+}
+
+export interface Service { child: ChildProcess, port: number, databaseUrl: string, users: number }
+
+export async function startService (dir: string, name: string, users: number): Promise<Service> {
+  const databaseUrl = `sqlite:${join(dir, `${name}.db`)}`
+  await seedUsers(databaseUrl, users)
+  const port = await freePort()
+  const child = start(SERVER_CPU, process.execPath, [
+    '--import', join(root, 'dist', 'bench', 'probe.js'),
+    join(root, 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-a', '127.0.0.1', '-p', String(port),
+    join(root, 'dist', 'src', 'app.js')
+  ], { ...SERVICE_SETTINGS, DATABASE_URL: databaseUrl, ADMIN_PASSWORD_FILE: join(dir, `${name}.admin.txt`) })
+  await waitForHttp(`http://127.0.0.1:${port}/`, child, (s) => s === 401)
+  return { child, port, databaseUrl, users }
+}
+
+// `count` distinct access tokens for users of the service, signed with the service's own key.
+export async function accessTokens (service: Service, count: number): Promise<string[]> {
+  const db = await openDatabase(service.databaseUrl)
+  try {
+    const config = loadConfig({ DATABASE_URL: service.databaseUrl })
+    const key = await loadSigningKey(new SigningKeyStore(db))
+    const users = await db.selectFrom('users').select(['id', 'username']).where('username', 'like', 'bench-user-%').execute()
+    const sign = createSigner({ key: key.secret, algorithm: key.alg, kid: key.kid, iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: 3_600_000 })
+    return Array.from({ length: count }, (_, i) => {
+      const user = users[(i * 7919) % users.length]
+      return sign({ sub: user.id, username: user.username, jti: randomUUID() })
+    })
+  } finally {
+    await db.destroy()
+  }
+}
+
+export function loginBodies (users: number, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => JSON.stringify({ username: username((i * 7919) % users), password: BENCH_PASSWORD }))
+}
