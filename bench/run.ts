@@ -17,6 +17,8 @@ const quick = args.includes('--quick')
 const jsonFile = args.includes('--json') ? args[args.indexOf('--json') + 1] : join('bench', 'results', quick ? 'quick.json' : 'latest.json')
 const ROUNDS = quick ? 1 : 3
 const SECONDS = quick ? 1 : 10
+const WARMUP_SECONDS = quick ? 1 : 5
+const SETTLE_MS = quick ? 100 : 1000
 const STORM_SECONDS = quick ? 2 : 15
 const MEMORY_SECONDS = quick ? 2 : 60
 const COLD_STARTS = quick ? 1 : 3
@@ -42,12 +44,12 @@ async function measure (scenario: string, target: string, round: number, load: P
   return result
 }
 
-// Event-loop delay inside the service since the last call (bench/probe.ts answers over IPC).
-function probe (service: Service): Promise<{ p50: number, p99: number, max: number }> {
+// Starts or stops event-loop delay measurement inside the service (bench/probe.ts, over IPC).
+function probe<T> (service: Service, command: 'start' | 'stop'): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the probe did not answer')), 5000)
-    service.child.once('message', (stats) => { clearTimeout(timer); resolve(stats as { p50: number, p99: number, max: number }) })
-    service.child.send('event-loop-delay')
+    service.child.once('message', (answer) => { clearTimeout(timer); resolve(answer as T) })
+    service.child.send(command)
   })
 }
 
@@ -81,30 +83,54 @@ async function main () {
     const greet = (port: number, linesFile: string) => ({ url: url(port), kind: 'bearer' as const, linesFile, connections: GREETING_CONNECTIONS, seconds: SECONDS })
     const login = (port: number, linesFile: string, seconds = SECONDS) => ({ url: url(port, '/login'), kind: 'json' as const, linesFile, connections: LOGIN_CONNECTIONS, seconds })
 
-    for (let round = 1; round <= ROUNDS; round++) {
+    // Warm-up, not recorded: every server gets its JIT work done before the first measured round.
+    process.stderr.write('warm-up\n')
+    for (const [port, tokens] of [[small.port, smallTokens], [barePort, smallTokens], [expressPort, expressTokens], [large.port, largeTokens]] as const) {
+      await runLoad({ ...greet(port, tokens), seconds: WARMUP_SECONDS })
+    }
+    await runLoad(login(small.port, smallLogins, WARMUP_SECONDS))
+    await runLoad(login(large.port, largeLogins, WARMUP_SECONDS))
+
+    // Each round runs every target once; the order rotates from round to round, and a pause lets the
+    // previous server finish its own work (closing connections, collecting garbage) on the shared core, so
+    // that no target always follows the same neighbour.
+    const greetingTargets: Array<[string, () => Promise<unknown>]> = [
+      ['ours', () => measure('greeting', 'ours', round, greet(small.port, smallTokens))],
+      ['bare', () => measure('greeting', 'bare-fastify', round, greet(barePort, smallTokens))],
+      ['express', () => measure('greeting', 'express-jsonwebtoken', round, greet(expressPort, expressTokens))],
+      ['large', () => measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))]
+    ]
+    const loginTargets: Array<[string, () => Promise<unknown>]> = [
+      ['ours', () => measure('login', 'ours', round, login(small.port, smallLogins))],
+      ['direct', async () => {
+        const direct = await runJson<{ ops: number, seconds: number }>(SERVER_CPU, process.execPath, [join(distBench, 'argon2-direct.js'),
+          String(LOGIN_CONNECTIONS), String(SECONDS), String(config.ARGON2_MEMORY_KIB), String(config.ARGON2_TIME_COST), String(config.ARGON2_PARALLELISM)])
+        measurements.push({ scenario: 'login', target: 'argon2-direct', round, requests: direct.ops, rps: direct.ops / direct.seconds, p50Ms: 0, p99Ms: 0, non2xx: 0, errors: 0 })
+        process.stderr.write(`  login argon2-direct round ${round}: ${(direct.ops / direct.seconds).toFixed(1)} verify/s\n`)
+      }],
+      ['large', () => measure('login', 'ours-100k-users', round, login(large.port, largeLogins))]
+    ]
+    let round = 0
+    for (round = 1; round <= ROUNDS; round++) {
       process.stderr.write(`round ${round} of ${ROUNDS}\n`)
-      await measure('greeting', 'ours', round, greet(small.port, smallTokens))
-      await measure('greeting', 'bare-fastify', round, greet(barePort, smallTokens))
-      await measure('greeting', 'express-jsonwebtoken', round, greet(expressPort, expressTokens))
-      await measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))
-      await measure('login', 'ours', round, login(small.port, smallLogins))
-      const direct = await runJson<{ ops: number, seconds: number }>(SERVER_CPU, process.execPath, [join(distBench, 'argon2-direct.js'),
-        String(LOGIN_CONNECTIONS), String(SECONDS), String(config.ARGON2_MEMORY_KIB), String(config.ARGON2_TIME_COST), String(config.ARGON2_PARALLELISM)])
-      measurements.push({ scenario: 'login', target: 'argon2-direct', round, requests: direct.ops, rps: direct.ops / direct.seconds, p50Ms: 0, p99Ms: 0, non2xx: 0, errors: 0 })
-      process.stderr.write(`  login argon2-direct round ${round}: ${(direct.ops / direct.seconds).toFixed(1)} verify/s\n`)
-      await measure('login', 'ours-100k-users', round, login(large.port, largeLogins))
+      for (const targets of [greetingTargets, loginTargets]) {
+        for (let i = 0; i < targets.length; i++) {
+          await targets[(i + round - 1) % targets.length][1]()
+          await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+        }
+      }
     }
     await stop(bare)
     await stop(express)
 
     // Login storm: logins at full rate while the protected route keeps being asked for.
     process.stderr.write('login storm\n')
-    await probe(small) // starts a fresh window
+    await probe(small, 'start')
     const [, stormGreeting] = await Promise.all([
       measure('storm', 'login', 1, login(small.port, smallLogins, STORM_SECONDS)),
       measure('storm', 'greeting', 1, { ...greet(small.port, smallTokens), connections: 4, seconds: STORM_SECONDS })
     ])
-    const loop = await probe(small)
+    const loop = await probe<{ p50: number, p99: number, max: number }>(small, 'stop')
     process.stderr.write(`  event-loop delay p99 ${loop.p99.toFixed(2)} ms (max ${loop.max.toFixed(1)} ms)\n`)
 
     await stop(small.child)
@@ -178,7 +204,7 @@ async function main () {
     ...rows.map((r) => `| ${r.metric} | ${fmt(r.ours)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${r.target} | ${r.met ? 'yes' : 'NO'} |`)
   ].join('\n')
   const setup = [
-    `mode: ${quick ? 'quick (smoke test, figures not meaningful)' : `full, ${ROUNDS} rounds of ${SECONDS} s, medians`}`,
+    `mode: ${quick ? 'quick (smoke test, figures not meaningful)' : `full, ${WARMUP_SECONDS} s warm-up per server, then ${ROUNDS} rounds of ${SECONDS} s, order rotated each round; medians`}`,
     `load generator: ${tool}, ${GREETING_CONNECTIONS} connections for GET /, ${LOGIN_CONNECTIONS} for POST /login`,
     `pinning: ${pinning ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)` : 'none (fewer than 2 CPUs or no taskset)'}`,
     `service settings: ${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `${k}=${v}`).join(', ')}`,

@@ -15,4 +15,4 @@ export default fp(async function bootstrap (fastify) {
         ? `created user "${result.username}" with a random password; read it from ${result.passwordFile}, then change it`
         : `created user "${result.username}" from ADMIN_USERNAME and ADMIN_PASSWORD`)
   }
-}, { name: 'bootstrap', dependencies: ['env', 'accounts'] })
+}, { name: 'bootstrap', dependencies: ['env', 'store'] })

@@ -1,9 +1,13 @@
 import fastifyJwt from '@fastify/jwt'
 import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Static } from '@sinclair/typebox'
 import { HttpError } from '../src/errors.js'
+import type { TokenResponse } from '../src/schemas.js'
+import type { IssuedRefreshToken } from '../src/sessions.js'
+import type { User } from '../src/store/users.js'
 import { loadSigningKey } from '../src/keys.js'
-import { AccessTokenVerifier, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+import { ACCESS_TOKEN_TYP, AccessTokenVerifier, accessTokenPayload, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -16,6 +20,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     // Routes that need a user list it in onRequest.
     authenticate: onRequestHookHandler
+    // The body of a successful login or refresh: a new access token for the session, and its refresh token.
+    tokenResponse: (user: User, issued: IssuedRefreshToken) => Static<typeof TokenResponse>
   }
 }
 
@@ -34,6 +40,7 @@ export default fp(async function jwt (fastify) {
     sign: {
       algorithm: key.alg,
       kid: key.kid,
+      header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
       iss: config.JWT_ISSUER,
       aud: config.JWT_AUDIENCE,
       expiresIn: config.ACCESS_TOKEN_TTL // seconds: @fastify/jwt converts numbers from seconds
@@ -41,8 +48,19 @@ export default fp(async function jwt (fastify) {
     verify: verifyOptions(settings)
   })
 
+  fastify.decorate('tokenResponse', function tokenResponse (user: User, issued: IssuedRefreshToken) {
+    return {
+      token: fastify.jwt.sign(accessTokenPayload(user, issued.sessionId)),
+      tokenType: 'Bearer' as const,
+      expiresIn: config.ACCESS_TOKEN_TTL,
+      refreshToken: issued.refreshToken,
+      refreshExpiresIn: issued.refreshExpiresIn
+    }
+  })
+
   // The hot path, run before every protected route: synchronous, no promise, no store access.
-  const verifier = new AccessTokenVerifier(settings)
+  const revocations = fastify.revocations
+  const verifier = new AccessTokenVerifier(settings, (claims) => revocations.has(claims.sid))
   fastify.decorate('authenticate', function authenticate (request, reply, done) {
     const header = request.headers.authorization
     if (header === undefined) {
@@ -57,4 +75,4 @@ export default fp(async function jwt (fastify) {
     request.user = claims
     done()
   } satisfies onRequestHookHandler)
-}, { name: 'jwt', dependencies: ['env', 'store'] })
+}, { name: 'jwt', dependencies: ['env', 'store', 'session-jobs'] })

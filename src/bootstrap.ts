@@ -9,7 +9,7 @@ export type BootstrapResult =
   | { action: 'none' }
   | { action: 'created', username: string, passwordFile?: string }
 
-// Makes sure there is someone who can log in, without ever overwriting an existing account:
+// Makes sure there is an administrator (role admin) who can log in, without ever overwriting an existing account:
 // - ADMIN_PASSWORD given: create ADMIN_USERNAME if it does not exist;
 // - no ADMIN_PASSWORD and no users at all: create ADMIN_USERNAME with a random password, written to a
 //   file only its owner can read (the caller logs the file's path, never the password).
@@ -29,7 +29,7 @@ export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSet
 
 async function createIfAbsent (accounts: Accounts, username: string, password: string): Promise<BootstrapResult> {
   try {
-    const user = await accounts.create(username, password)
+    const user = await accounts.create(username, password, ['admin'])
     return { action: 'created', username: user.username }
   } catch (err) {
     // Another instance sharing the database created it first.

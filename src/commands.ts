@@ -1,17 +1,17 @@
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { AccountError, Accounts } from './accounts.js'
+import { AccountError } from './accounts.js'
 import { loadConfig } from './load-config.js'
-import { hasherFromConfig } from './passwords.js'
+import { createServices } from './services.js'
 import { openDatabase } from './store/database.js'
-import { UsernameTakenError, UserStore } from './store/users.js'
+import { UsernameTakenError } from './store/users.js'
 
 const USAGE = `usage: auth-service users <command>
   users add <name>            create a user; the password is read from a prompt or stdin
   users list                  list users
-  users disable <name>        refuse the user's logins
+  users disable <name>        refuse the user's logins and end their sessions
   users enable <name>         allow them again
-  users set-password <name>   replace the password (prompt or stdin)
+  users set-password <name>   replace the password (prompt or stdin) and end their sessions
 
 Passwords are never taken from the command line: it ends up in shell history and the process list.
 Configuration comes from the environment and .env, as for the server (DATABASE_URL, ARGON2_*).`
@@ -65,7 +65,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   const config = loadConfig(io.env)
   const db = await openDatabase(config.DATABASE_URL)
   try {
-    const accounts = new Accounts(new UserStore(db), hasherFromConfig(config))
+    const { accounts } = createServices(db, config)
     switch (command) {
       case 'list':
         for (const u of await accounts.list()) {
@@ -84,7 +84,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         break
       case 'disable':
       case 'enable':
-        await accounts.setDisabled(name!, command === 'disable')
+        await accounts.setDisabledByName(name!, command === 'disable')
         io.stdout.write(`user "${name}" ${command}d\n`)
         break
     }

@@ -9,6 +9,11 @@ export const ConfigSchema = Type.Object({
     description: 'sqlite:<path> or sqlite::memory:'
   }),
   ACCESS_TOKEN_TTL: Type.Integer({ default: 900, minimum: 10, maximum: 86400, description: 'access token lifetime, seconds' }),
+  REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 60, maximum: 31536000, description: 'refresh token lifetime, seconds' }),
+  REFRESH_REUSE_GRACE: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a spent refresh token may race its successor' }),
+  SIGNUP_ENABLED: Type.Boolean({ default: false }),
+  REVOCATION_SYNC_INTERVAL: Type.Integer({ default: 2, minimum: 1, maximum: 3600, description: 'seconds between reads of revocations made by other processes' }),
+  SESSION_PURGE_INTERVAL: Type.Integer({ default: 3600, minimum: 1, maximum: 86400, description: 'seconds between purges of ended sessions' }),
   JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),
   // Optional shared secret (HS256). Without it a random key is generated once and kept in the store.

@@ -2,10 +2,13 @@ import { createVerifier } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import type { User } from './store/users.js'
 
-// What we put in an access token; iat, exp, iss and aud are added by the signer from configuration.
+// What we put in an access token; iat, exp, iss and aud are added by the signer from configuration,
+// and the header says typ "at+jwt" (RFC 9068), which no other token of ours carries.
 export interface AccessTokenPayload {
   sub: string
   username: string
+  roles: string[]
+  sid: string // the session: logout and revocation act on it
   jti: string
 }
 
@@ -17,10 +20,11 @@ export interface AccessTokenClaims extends AccessTokenPayload {
   aud: string
 }
 
-export const REQUIRED_CLAIMS = ['sub', 'username', 'jti', 'iat', 'exp', 'iss', 'aud']
+export const REQUIRED_CLAIMS = ['sub', 'username', 'roles', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
+export const ACCESS_TOKEN_TYP = 'at+jwt'
 
-export function accessTokenPayload (user: Pick<User, 'id' | 'username'>): AccessTokenPayload {
-  return { sub: user.id, username: user.username, jti: randomUUID() }
+export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'>, sessionId: string): AccessTokenPayload {
+  return { sub: user.id, username: user.username, roles: user.roles, sid: sessionId, jti: randomUUID() }
 }
 
 export interface VerificationSettings {
@@ -35,6 +39,7 @@ export interface VerificationSettings {
 export function verifyOptions (s: VerificationSettings) {
   return {
     algorithms: [s.algorithm],
+    checkTyp: ACCESS_TOKEN_TYP,
     allowedIss: s.issuer,
     allowedAud: s.audience,
     requiredClaims: REQUIRED_CLAIMS
@@ -49,9 +54,12 @@ export class AccessTokenVerifier {
   readonly #verify: (token: string) => AccessTokenClaims
   readonly #cache = new Map<string, AccessTokenClaims>()
   readonly #maxEntries: number
+  readonly #isRevoked: (claims: AccessTokenClaims) => boolean
 
-  constructor (settings: VerificationSettings, maxEntries = 100_000) {
+  // `isRevoked` is asked on every call, cached or not: it must answer from memory.
+  constructor (settings: VerificationSettings, isRevoked: (claims: AccessTokenClaims) => boolean, maxEntries = 100_000) {
     this.#verify = createVerifier({ key: settings.key, ...verifyOptions(settings), cache: false })
+    this.#isRevoked = isRevoked
     this.#maxEntries = maxEntries
   }
 
@@ -60,8 +68,8 @@ export class AccessTokenVerifier {
   verifyAuthorization (header: string, nowSeconds = Date.now() / 1000): AccessTokenClaims | undefined {
     const cached = this.#cache.get(header)
     if (cached !== undefined) {
-      if (cached.exp > nowSeconds) return cached
-      this.#cache.delete(header)
+      if (cached.exp > nowSeconds && !this.#isRevoked(cached)) return cached
+      if (cached.exp <= nowSeconds) this.#cache.delete(header)
       return undefined
     }
     const token = bearerToken(header)
@@ -72,6 +80,7 @@ export class AccessTokenVerifier {
     } catch {
       return undefined
     }
+    if (this.#isRevoked(claims)) return undefined
     if (this.#cache.size >= this.#maxEntries) {
       // Oldest first: Map iterates in insertion order.
       this.#cache.delete(this.#cache.keys().next().value!)

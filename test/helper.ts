@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { loadSigningKey } from '../src/keys.js'
+import { ACCESS_TOKEN_TYP } from '../src/tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
 
@@ -65,7 +66,8 @@ export async function signWithAppKey (app: FastifyInstance, payload: Record<stri
     iss: app.config.JWT_ISSUER,
     aud: app.config.JWT_AUDIENCE,
     expiresIn: 60_000,
+    header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
     ...options
   })
-  return sign({ jti: 'test-jti', ...payload })
+  return sign({ jti: 'test-jti', roles: [], sid: 'test-session', ...payload })
 }

@@ -9,7 +9,7 @@ t.test('a stored user logs in and gets a bearer token', async (t) => {
   const res = await login(app, 'alice', PASSWORD)
   t.equal(res.statusCode, 200)
   const body = res.json()
-  t.same(Object.keys(body).sort(), ['expiresIn', 'token', 'tokenType'])
+  t.same(Object.keys(body).sort(), ['expiresIn', 'refreshExpiresIn', 'refreshToken', 'token', 'tokenType'])
   t.match(body.token, /^[\w-]+\.[\w-]+\.[\w-]+$/)
   t.equal(body.tokenType, 'Bearer')
   t.equal(body.expiresIn, 900)
@@ -21,6 +21,11 @@ t.test('a stored user logs in and gets a bearer token', async (t) => {
   t.equal(claims.aud, 'auth-service')
   t.equal((claims.exp as number) - (claims.iat as number), 900)
   t.type(claims.jti, 'string')
+  t.type(claims.sid, 'string')
+  t.same(claims.roles, [])
+  t.equal(app.jwt.decode<{ header: Record<string, unknown> }>(body.token, { complete: true })!.header.typ, 'at+jwt')
+  t.match(body.refreshToken, /^rt_[\w-]{43}$/, '256 bits, base64url')
+  t.equal(body.refreshExpiresIn, 30 * 24 * 3600)
 })
 
 t.test('usernames are matched without regard to case', async (t) => {
@@ -33,7 +38,7 @@ t.test('wrong password, unknown user and disabled user get the same 401', async 
   const app = await build(t)
   await addUser(app, 'alice', PASSWORD)
   await addUser(app, 'bob', PASSWORD)
-  await app.accounts.setDisabled('bob', true)
+  await app.accounts.setDisabledByName('bob', true)
   const expected = { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials' }
 
   const wrongPassword = await login(app, 'alice', 'not the password')
@@ -46,7 +51,7 @@ t.test('wrong password, unknown user and disabled user get the same 401', async 
     t.equal(res.headers['content-type'], wrongPassword.headers['content-type'], `${name}: same content type`)
   }
 
-  await app.accounts.setDisabled('bob', false)
+  await app.accounts.setDisabledByName('bob', false)
   t.equal((await login(app, 'bob', PASSWORD)).statusCode, 200, 'enabled again, bob can log in')
 })
 

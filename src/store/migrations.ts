@@ -28,6 +28,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('signing_keys').execute()
       await db.schema.dropTable('users').execute()
     }
+  },
+  '0002_roles_and_sessions': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('roles', 'text', (c) => c.notNull().defaultTo('')).execute()
+      await db.schema.createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('user_agent', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('revoked_reason', 'text')
+        .execute()
+      await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute()
+      await db.schema.createIndex('sessions_revoked_at').on('sessions').column('revoked_at').execute()
+      await db.schema.createIndex('sessions_expires_at').on('sessions').column('expires_at').execute()
+      await db.schema.createTable('refresh_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('spent_at', 'text')
+        .execute()
+      await db.schema.createIndex('refresh_tokens_session_id').on('refresh_tokens').column('session_id').execute()
+      await db.schema.createIndex('refresh_tokens_expires_at').on('refresh_tokens').column('expires_at').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('refresh_tokens').execute()
+      await db.schema.dropTable('sessions').execute()
+      await db.schema.alterTable('users').dropColumn('roles').execute()
+    }
   }
 }
 

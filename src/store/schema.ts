@@ -8,6 +8,7 @@ export interface UsersTable {
   username_key: string
   password_hash: string
   disabled: Generated<number>
+  roles: Generated<string> // comma-separated
   created_at: string
   updated_at: string
 }
@@ -20,7 +21,29 @@ export interface SigningKeysTable {
   created_at: string
 }
 
+export interface SessionsTable {
+  id: string
+  user_id: string
+  created_at: string
+  last_used_at: string
+  expires_at: string
+  user_agent: string | null
+  ip: string | null
+  revoked_at: string | null
+  revoked_reason: string | null
+}
+
+export interface RefreshTokensTable {
+  token_hash: string // SHA-256 of the token: the token itself is never stored
+  session_id: string
+  created_at: string
+  expires_at: string
+  spent_at: string | null
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
 }

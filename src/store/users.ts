@@ -7,6 +7,7 @@ export interface User {
   username: string
   passwordHash: string
   disabled: boolean
+  roles: string[]
   createdAt: string
 }
 
@@ -22,6 +23,7 @@ function toUser (row: Selectable<UsersTable>): User {
     username: row.username,
     passwordHash: row.password_hash,
     disabled: row.disabled !== 0,
+    roles: row.roles === '' ? [] : row.roles.split(','),
     createdAt: row.created_at
   }
 }
@@ -41,7 +43,12 @@ export class UserStore {
     return row && toUser(row)
   }
 
-  async insert (user: { id: string, username: string, key: string, passwordHash: string }): Promise<User> {
+  async findById (id: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toUser(row)
+  }
+
+  async insert (user: { id: string, username: string, key: string, passwordHash: string, roles: string[] }): Promise<User> {
     const now = new Date().toISOString()
     try {
       await this.#db.insertInto('users').values({
@@ -49,6 +56,7 @@ export class UserStore {
         username: user.username,
         username_key: user.key,
         password_hash: user.passwordHash,
+        roles: user.roles.join(','),
         created_at: now,
         updated_at: now
       }).execute()
@@ -56,7 +64,7 @@ export class UserStore {
       if (isUniqueViolation(err)) throw new UsernameTakenError(user.username)
       throw err
     }
-    return { id: user.id, username: user.username, passwordHash: user.passwordHash, disabled: false, createdAt: now }
+    return { id: user.id, username: user.username, passwordHash: user.passwordHash, disabled: false, roles: user.roles, createdAt: now }
   }
 
   async update (id: string, changes: { passwordHash?: string, disabled?: boolean }): Promise<void> {

@@ -1,0 +1,23 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ErrorResponse, LogoutBody } from '../src/schemas.js'
+
+const logout: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.post('/logout', {
+    onRequest: [fastify.authenticate],
+    // No body means the current session only.
+    preValidation: async (request) => { request.body ??= {} },
+    schema: {
+      summary: 'End the current session, or with {"scope":"all"} every session of the user',
+      body: LogoutBody,
+      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 415: ErrorResponse }
+    }
+  }, async function (request, reply) {
+    const { sub, sid } = request.user
+    if (request.body.scope === 'all') await fastify.sessions.revoke({ userId: sub }, 'logout-all')
+    else await fastify.sessions.revoke({ sessionId: sid }, 'logout')
+    return reply.code(204).send(null)
+  })
+}
+
+export default logout

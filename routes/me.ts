@@ -1,0 +1,60 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { AccountError, WrongPasswordError } from '../src/accounts.js'
+import { HttpError } from '../src/errors.js'
+import { ErrorResponse, IdParams, Me, PasswordChangeBody, SessionView } from '../src/schemas.js'
+
+// The caller's own account and sessions.
+const me: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/me', {
+    onRequest: [fastify.authenticate],
+    schema: { summary: 'The authenticated user', response: { 200: Me, 401: ErrorResponse } }
+  }, async function (request) {
+    const user = await fastify.accounts.findById(request.user.sub)
+    if (!user) throw new HttpError(401, 'Invalid or expired token')
+    return { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt }
+  })
+
+  fastify.get('/me/sessions', {
+    onRequest: [fastify.authenticate],
+    schema: { summary: "The caller's active sessions", response: { 200: Type.Array(SessionView), 401: ErrorResponse } }
+  }, async function (request) {
+    const sessions = await fastify.sessions.listActive(request.user.sub)
+    return sessions.map(({ id, createdAt, lastUsedAt, expiresAt, userAgent, ip }) =>
+      ({ id, createdAt, lastUsedAt, expiresAt, userAgent, ip, current: id === request.user.sid }))
+  })
+
+  fastify.delete('/me/sessions/:id', {
+    onRequest: [fastify.authenticate],
+    schema: { summary: 'End one of the caller\'s sessions', params: IdParams, response: { 204: Type.Null(), 401: ErrorResponse, 404: ErrorResponse } }
+  }, async function (request, reply) {
+    const session = await fastify.sessions.find(request.params.id)
+    // Another user's session is as unknown to the caller as one that never existed.
+    if (!session || session.userId !== request.user.sub || session.revokedAt !== null) throw new HttpError(404, 'No such session')
+    await fastify.sessions.revoke({ sessionId: session.id }, 'ended-by-user')
+    return reply.code(204).send(null)
+  })
+
+  fastify.put('/me/password', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      summary: 'Change the password; every other session of the user ends',
+      body: PasswordChangeBody,
+      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse }
+    }
+  }, async function (request, reply) {
+    try {
+      await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)
+    } catch (err) {
+      if (err instanceof WrongPasswordError) {
+        request.log.info({ event: 'login_failed', userId: request.user.sub }, 'wrong current password')
+        throw new HttpError(401, 'Invalid credentials')
+      }
+      if (err instanceof AccountError) throw new HttpError(400, err.message)
+      throw err
+    }
+    return reply.code(204).send(null)
+  })
+}
+
+export default me

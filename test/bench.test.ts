@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+
+// The bench in its short mode: every scenario runs, the table is complete, and every request in it
+// succeeded. A benchmark that silently measured 401s would be worse than none.
+const root = join(import.meta.dirname, '..')
+
+t.test('npm run bench -- --quick runs every scenario and every request succeeds', { timeout: 180_000 }, async (t) => {
+  const jsonFile = join(t.testdir(), 'bench.json')
+  const child = spawn(process.execPath, [join(root, 'dist', 'bench', 'run.js'), '--quick', '--json', jsonFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (d) => { output += d })
+  child.stderr.on('data', (d) => { output += d })
+  const code = await new Promise((resolve) => child.on('close', resolve))
+  t.equal(code, 0, output)
+
+  const result = JSON.parse(await readFile(jsonFile, 'utf8'))
+  t.equal(result.quick, true)
+  t.match(result.tool, /^(wrk|autocannon)$/)
+  t.match(output, new RegExp(`load generator: ${result.tool}`), 'the output says which load generator ran')
+  t.match(output, /pinning: /, 'and whether it pinned CPUs')
+  t.match(output, /protections switched off: /, 'and which protections were off')
+
+  const metrics = result.rows.map((r: { metric: string }) => r.metric)
+  for (const expected of [/vs bare Fastify/, /vs Express \+ jsonwebtoken/, /vs argon2id verify direct/, /event-loop delay p99/,
+    /login storm: GET \/ latency p99/, /100k users: POST \/login/, /100k users: GET \//, /^RSS after .* mixed load/, /^RSS after .* more/, /cold start/]) {
+    t.ok(metrics.some((m: string) => expected.test(m)), `row ${expected}`)
+  }
+  for (const row of result.rows) {
+    t.ok(Number.isFinite(row.ours) && row.ours > 0, `${row.metric}: a figure`)
+    t.type(row.met, 'boolean', `${row.metric}: met or not`)
+    if (row.baseline !== null) t.ok(Number.isFinite(row.ratio) && row.ratio > 0, `${row.metric}: a ratio`)
+  }
+  t.equal(result.failed, 0, 'no measurement had a failure')
+  for (const m of result.measurements) {
+    t.ok(m.requests > 0 && m.non2xx === 0 && m.errors === 0, `${m.scenario}/${m.target}: ${m.requests} requests, all 2xx`)
+  }
+  for (const line of output.split('\n').filter((l: string) => l.startsWith('|') && !l.startsWith('|---'))) {
+    t.equal(line.split('|').length, 8, `table line has 6 columns: ${line}`)
+  }
+})
