@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
-import { build, login, testEnv, type Env } from './helper.js'
+import { build, greet, login, loginTokens, testEnv, type Env } from './helper.js'
 
 // The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
 const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
@@ -48,13 +48,16 @@ t.test('the CLI refuses a password given in argv', async (t) => {
   t.notOk(await app.accounts.find('carol'), 'nothing was created')
 })
 
-t.test('disable, enable and set-password act on logins', async (t) => {
-  const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })
+t.test('disable, enable and set-password act on logins and sessions', async (t) => {
+  const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password', REVOCATION_SYNC_INTERVAL: '1' })
   t.equal((await cli(env, ['users', 'add', 'bob'], 'first-password\n')).code, 0)
   const app = await build(t, env)
+  const { token } = await loginTokens(app, 'bob', 'first-password')
 
   t.equal((await cli(env, ['users', 'disable', 'bob'])).code, 0)
   t.equal((await login(app, 'bob', 'first-password')).statusCode, 401, 'disabled')
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal((await greet(app, `Bearer ${token}`)).statusCode, 401, "the running server refuses bob's session after its next sync")
   t.match((await cli(env, ['users', 'list'])).stdout, /\tbob\tdisabled\t/)
   t.equal((await cli(env, ['users', 'enable', 'bob'])).code, 0)
   t.equal((await login(app, 'bob', 'first-password')).statusCode, 200, 'enabled')

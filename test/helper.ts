@@ -71,3 +71,19 @@ export async function signWithAppKey (app: FastifyInstance, payload: Record<stri
   })
   return sign({ jti: 'test-jti', roles: [], sid: 'test-session', ...payload })
 }
+
+export interface Tokens { token: string, refreshToken: string }
+
+export async function loginTokens (app: FastifyInstance, username: string, password: string): Promise<Tokens> {
+  const res = await login(app, username, password)
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json()
+}
+
+export function refresh (app: FastifyInstance, refreshToken: string) {
+  return app.inject({ method: 'POST', url: '/token/refresh', payload: { refreshToken } })
+}
+
+export function bearer (token: string) {
+  return { authorization: `Bearer ${token}` }
+}
