@@ -6,8 +6,9 @@ import type { ChildProcess } from 'node:child_process'
 import { loadSigningKey } from '../src/keys.js'
 import { loadConfig } from '../src/load-config.js'
 import { hasherFromConfig } from '../src/passwords.js'
+import { createServices } from '../src/services.js'
 import { openDatabase } from '../src/store/database.js'
-import { SigningKeyStore } from '../src/store/signing-keys.js'
+import { ACCESS_TOKEN_TYP, accessTokenPayload } from '../src/tokens.js'
 import { outputOf, SERVER_CPU, start } from './processes.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -78,18 +79,34 @@ export async function startService (dir: string, name: string, users: number): P
   return { child, port, databaseUrl, users }
 }
 
-// `count` distinct access tokens for users of the service, signed with the service's own key.
+// `count` distinct access tokens of as many real sessions, signed with the service's own key, as login
+// would issue them (without paying `count` argon2 verifies). As many other sessions are revoked, so the
+// service's revocation list (synced from the store) is not empty while it is measured.
 export async function accessTokens (service: Service, count: number): Promise<string[]> {
   const db = await openDatabase(service.databaseUrl)
   try {
     const config = loadConfig({ DATABASE_URL: service.databaseUrl })
-    const key = await loadSigningKey(new SigningKeyStore(db))
-    const users = await db.selectFrom('users').select(['id', 'username']).where('username', 'like', 'bench-user-%').execute()
-    const sign = createSigner({ key: key.secret, algorithm: key.alg, kid: key.kid, iss: config.JWT_ISSUER, aud: config.JWT_AUDIENCE, expiresIn: 3_600_000 })
-    return Array.from({ length: count }, (_, i) => {
-      const user = users[(i * 7919) % users.length]
-      return sign({ sub: user.id, username: user.username, jti: randomUUID() })
+    const { store, sessions } = createServices(db, config)
+    const key = await loadSigningKey(store.signingKeys)
+    const users = await db.selectFrom('users').select('id').where('username', 'like', 'bench-user-%').limit(1000).execute()
+    const sign = createSigner({
+      key: key.secret,
+      algorithm: key.alg,
+      kid: key.kid,
+      iss: config.JWT_ISSUER,
+      aud: config.JWT_AUDIENCE,
+      expiresIn: 3_600_000,
+      header: { alg: key.alg, typ: ACCESS_TOKEN_TYP }
     })
+    const tokens: string[] = []
+    for (let i = 0; i < count; i++) {
+      const user = (await store.users.findById(users[(i * 7919) % users.length].id))!
+      const live = await sessions.start(user, { userAgent: 'bench' })
+      const revoked = await sessions.start(user, { userAgent: 'bench' })
+      await sessions.revoke({ sessionId: revoked.sessionId }, 'bench')
+      tokens.push(sign(accessTokenPayload(user, live.sessionId)))
+    }
+    return tokens
   } finally {
     await db.destroy()
   }
