@@ -15,6 +15,10 @@ const root = join(import.meta.dirname, '..', '..')
 export const BENCH_PASSWORD = randomBytes(12).toString('base64url')
 export const username = (i: number) => `bench-user-${i}`
 
+// Node flags of `npm start` (package.json): a young generation capped at 4 MB a semi-space keeps RSS
+// low under load at no measured cost in throughput.
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4']
+
 // Configuration the bench sets on the service, and why; printed with the results.
 export const SERVICE_SETTINGS = {
   FASTIFY_LOG_LEVEL: 'warn' // no per-request log lines (the baselines log nothing either)
@@ -71,6 +75,7 @@ export async function startService (dir: string, name: string, users: number): P
   await seedUsers(databaseUrl, users)
   const port = await freePort()
   const child = start(SERVER_CPU, process.execPath, [
+    ...SERVICE_NODE_FLAGS,
     '--import', join(root, 'dist', 'bench', 'probe.js'),
     join(root, 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-a', '127.0.0.1', '-p', String(port),
     join(root, 'dist', 'src', 'app.js')
