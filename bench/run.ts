@@ -142,19 +142,29 @@ async function main () {
     await stop(small.child)
     await stop(large.child)
 
-    // Memory: a fresh service under mixed load for two periods.
+    // Memory: a fresh service under mixed load for two periods, RSS sampled every second. Garbage collection
+    // makes RSS a saw-tooth (tens of MB within a minute), so one reading at each period's end would compare
+    // two random points of it: the first period is judged by its highest sample, growth by comparing the
+    // periods' medians.
     process.stderr.write('memory\n')
     const fresh = await startService(dir, 'memory', 10)
     const freshTokens = writeLines(dir, 'memory.tokens', await accessTokens(fresh, TOKENS))
-    const mixed = async (round: number) => Promise.all([
-      measure('memory', 'greeting', round, { ...greet(fresh.port, freshTokens), connections: 16, seconds: MEMORY_SECONDS }),
-      measure('memory', 'login', round, login(fresh.port, smallLogins, MEMORY_SECONDS))
-    ])
-    await mixed(1)
-    const rss1 = rssMegabytes(fresh.child.pid!)
-    await mixed(2)
-    const rss2 = rssMegabytes(fresh.child.pid!)
-    process.stderr.write(`  RSS ${rss1.toFixed(1)} MB, then ${rss2.toFixed(1)} MB\n`)
+    const mixed = async (round: number) => {
+      const samples: number[] = []
+      const sampler = setInterval(() => samples.push(rssMegabytes(fresh.child.pid!)), 1000)
+      await Promise.all([
+        measure('memory', 'greeting', round, { ...greet(fresh.port, freshTokens), connections: 16, seconds: MEMORY_SECONDS }),
+        measure('memory', 'login', round, login(fresh.port, smallLogins, MEMORY_SECONDS))
+      ])
+      clearInterval(sampler)
+      samples.push(rssMegabytes(fresh.child.pid!))
+      return samples
+    }
+    const first = await mixed(1)
+    const second = await mixed(2)
+    const rssMax1 = Math.max(...first)
+    const [rssMedian1, rssMedian2] = [median(first), median(second)]
+    process.stderr.write(`  RSS first period: max ${rssMax1.toFixed(1)} MB, median ${rssMedian1.toFixed(1)} MB; second: median ${rssMedian2.toFixed(1)} MB\n`)
     await stop(fresh.child)
 
     // Cold start: from spawning the built service to its first successful login.
@@ -193,8 +203,8 @@ async function main () {
       limitRow('login storm: GET / latency p99', stormGreeting.p99Ms, 20, 'ms'),
       ratioRow('100k users: POST /login req/s vs 10 users', 'login', 'ours-100k-users', 'ours', 0.9),
       ratioRow('100k users: GET / req/s vs 10 users', 'greeting', 'ours-100k-users', 'ours', 0.9),
-      limitRow(`RSS after ${MEMORY_SECONDS} s mixed load`, rss1, 150, 'MB'),
-      { metric: `RSS after ${MEMORY_SECONDS} s more`, ours: rss2, baseline: rss1, ratio: rss2 / rss1, target: 'ratio ≤ 1.05', met: rss2 / rss1 <= 1.05 },
+      limitRow(`RSS, highest in ${MEMORY_SECONDS} s of mixed load`, rssMax1, 150, 'MB'),
+      { metric: `RSS median, next ${MEMORY_SECONDS} s vs first`, ours: rssMedian2, baseline: rssMedian1, ratio: rssMedian2 / rssMedian1, target: 'ratio ≤ 1.05', met: rssMedian2 / rssMedian1 <= 1.05 },
       limitRow('cold start to first login', median(coldStarts), 1000, 'ms')
     )
   } finally {
