@@ -29,10 +29,27 @@ declare module 'fastify' {
 const CHALLENGE = 'Bearer realm="auth-service"'
 const INVALID_TOKEN_CHALLENGE = CHALLENGE + ', error="invalid_token"'
 
+// Node keeps the first of several Authorization headers and drops the rest; a request carrying two is
+// ambiguous (which one did a proxy check?), so it is refused.
+function hasSecondAuthorization (raw: string[]): boolean {
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization' && ++seen > 1) return true
+  }
+  return false
+}
+
 export default fp(async function jwt (fastify) {
   const config = fastify.config
   const key = await loadSigningKey(fastify.store.signingKeys, config.JWT_SECRET)
-  const settings = { key: key.secret, algorithm: key.alg, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }
+  const settings = {
+    key: key.secret,
+    kid: key.kid,
+    algorithm: key.alg,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
+  }
 
   // @fastify/jwt signs (fastify.jwt.sign) and gives requests jwtVerify(), with the same verify options.
   await fastify.register(fastifyJwt, {
@@ -63,6 +80,10 @@ export default fp(async function jwt (fastify) {
   const verifier = new AccessTokenVerifier(settings, (claims) => revocations.has(claims.sid))
   fastify.decorate('authenticate', function authenticate (request, reply, done) {
     const header = request.headers.authorization
+    if (header !== undefined && hasSecondAuthorization(request.raw.rawHeaders)) {
+      reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
+      return done(new HttpError(401, 'Send one Authorization header'))
+    }
     if (header === undefined) {
       reply.header('www-authenticate', CHALLENGE)
       return done(new HttpError(401, 'Missing bearer token'))

@@ -16,6 +16,7 @@ export const ConfigSchema = Type.Object({
   SESSION_PURGE_INTERVAL: Type.Integer({ default: 3600, minimum: 1, maximum: 86400, description: 'seconds between purges of ended sessions' }),
   JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),
+  JWT_CLOCK_TOLERANCE: Type.Integer({ default: 5, minimum: 0, maximum: 300, description: 'seconds of leeway for exp, nbf and iat between clocks' }),
   // Optional shared secret (HS256). Without it a random key is generated once and kept in the store.
   // Length is counted in characters, and a character is at least one byte, so 32 characters ≥ 32 bytes.
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),

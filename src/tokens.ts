@@ -29,21 +29,43 @@ export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'
 
 export interface VerificationSettings {
   key: Buffer
+  kid: string
   algorithm: 'HS256'
   issuer: string
   audience: string
+  clockToleranceSeconds: number
 }
 
-// fast-jwt verify options: the algorithm pinned (never read from the token), strings not RegExps for
-// issuer and audience, every claim required. @fastify/jwt's request.jwtVerify() is given the same.
+// fast-jwt verify options: the algorithm pinned (never read from the token), `typ` checked, strings not
+// RegExps for issuer and audience, every claim required. fast-jwt also checks the claims' types (an `exp`
+// that is a string, an `iss` that is an array fail), rejects any `crit` extension and non-canonical
+// signatures, and never reads `jku`, `x5u`, `jwk` or `x5c`. @fastify/jwt's request.jwtVerify() is given
+// the same options.
 export function verifyOptions (s: VerificationSettings) {
   return {
     algorithms: [s.algorithm],
     checkTyp: ACCESS_TOKEN_TYP,
     allowedIss: s.issuer,
     allowedAud: s.audience,
-    requiredClaims: REQUIRED_CLAIMS
+    requiredClaims: REQUIRED_CLAIMS,
+    clockTolerance: s.clockToleranceSeconds * 1000
   }
+}
+
+// What fast-jwt does not check: the key id must be ours, the signature's base64url canonical (another
+// spelling of the same bytes would be a second token that verifies), and our own claims typed right.
+function acceptable (token: string, claims: AccessTokenClaims, kid: string): boolean {
+  const signature = token.slice(token.lastIndexOf('.') + 1)
+  if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return false
+  let header: { kid?: unknown }
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString())
+  } catch {
+    return false
+  }
+  return header.kid === kid &&
+    typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.username === 'string' &&
+    Array.isArray(claims.roles) && claims.roles.every((r) => typeof r === 'string')
 }
 
 // Verifies access tokens on the hot path. A header that verified is remembered until its token expires, so
@@ -55,12 +77,16 @@ export class AccessTokenVerifier {
   readonly #cache = new Map<string, AccessTokenClaims>()
   readonly #maxEntries: number
   readonly #isRevoked: (claims: AccessTokenClaims) => boolean
+  readonly #kid: string
+  readonly #toleranceSeconds: number
 
   // `isRevoked` is asked on every call, cached or not: it must answer from memory.
   constructor (settings: VerificationSettings, isRevoked: (claims: AccessTokenClaims) => boolean, maxEntries = 100_000) {
     this.#verify = createVerifier({ key: settings.key, ...verifyOptions(settings), cache: false })
     this.#isRevoked = isRevoked
     this.#maxEntries = maxEntries
+    this.#kid = settings.kid
+    this.#toleranceSeconds = settings.clockToleranceSeconds
   }
 
   // The claims of the Bearer token in an Authorization header, or undefined if it has none or it is not
@@ -68,8 +94,9 @@ export class AccessTokenVerifier {
   verifyAuthorization (header: string, nowSeconds = Date.now() / 1000): AccessTokenClaims | undefined {
     const cached = this.#cache.get(header)
     if (cached !== undefined) {
-      if (cached.exp > nowSeconds && !this.#isRevoked(cached)) return cached
-      if (cached.exp <= nowSeconds) this.#cache.delete(header)
+      const live = cached.exp + this.#toleranceSeconds > nowSeconds
+      if (live && !this.#isRevoked(cached)) return cached
+      if (!live) this.#cache.delete(header)
       return undefined
     }
     const token = bearerToken(header)
@@ -80,7 +107,7 @@ export class AccessTokenVerifier {
     } catch {
       return undefined
     }
-    if (this.#isRevoked(claims)) return undefined
+    if (!acceptable(token, claims, this.#kid) || this.#isRevoked(claims)) return undefined
     if (this.#cache.size >= this.#maxEntries) {
       // Oldest first: Map iterates in insertion order.
       this.#cache.delete(this.#cache.keys().next().value!)
