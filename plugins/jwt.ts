@@ -52,6 +52,7 @@ export default fp(async function jwt (fastify) {
   }
 
   // @fastify/jwt signs (fastify.jwt.sign) and gives requests jwtVerify(), with the same verify options.
+  // jwtVerify() checks signature and claims only, not revocation: routes use fastify.authenticate.
   await fastify.register(fastifyJwt, {
     secret: key.secret,
     sign: {
@@ -80,13 +81,13 @@ export default fp(async function jwt (fastify) {
   const verifier = new AccessTokenVerifier(settings, (claims) => revocations.has(claims.sid))
   fastify.decorate('authenticate', function authenticate (request, reply, done) {
     const header = request.headers.authorization
-    if (header !== undefined && hasSecondAuthorization(request.raw.rawHeaders)) {
-      reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
-      return done(new HttpError(401, 'Send one Authorization header'))
-    }
     if (header === undefined) {
       reply.header('www-authenticate', CHALLENGE)
       return done(new HttpError(401, 'Missing bearer token'))
+    }
+    if (hasSecondAuthorization(request.raw.rawHeaders)) {
+      reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
+      return done(new HttpError(401, 'Send one Authorization header'))
     }
     const claims = verifier.verifyAuthorization(header)
     if (claims === undefined) {

@@ -96,3 +96,17 @@ t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up'
   t.same(shed.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Too many logins in progress; retry shortly' })
   t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'served again once the storm passed')
 })
+
+t.test('a store that cannot serve is a 503 that says so, not a 500', async (t) => {
+  const { buildWithLogs } = await import('./helper.js')
+  const { app, lines } = await buildWithLogs(t)
+  await addUser(app, 'alice', PASSWORD)
+  // Close the database under the running app, as a failed disk or a deleted file would.
+  await app.db.destroy()
+  const res = await login(app, 'alice', PASSWORD)
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
+  t.same(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The user store is unavailable; retry shortly' })
+  t.ok(lines.some((l) => l.includes('the user store is unavailable')), 'logged for the operator')
+  t.notOk(lines.some((l) => l.includes(PASSWORD)), 'without the password')
+})

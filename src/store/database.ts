@@ -25,3 +25,12 @@ export async function openDatabase (url: string): Promise<Db> {
   }
   return db
 }
+
+// Errors that mean the store cannot serve now (locked, out of space, I/O, closed), as opposed to a bug:
+// the HTTP layer answers them with 503 rather than 500.
+const UNAVAILABLE = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB']
+export function isStoreUnavailable (err: unknown): boolean {
+  const { code, message } = err as { code?: unknown, message?: unknown }
+  return (typeof code === 'string' && UNAVAILABLE.some((c) => code.startsWith(c))) ||
+    message === 'The database connection is not open' || message === 'driver has already been destroyed'
+}
