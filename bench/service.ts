@@ -3,7 +3,6 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import { loadSigningKey } from '../src/keys.js'
 import { loadConfig } from '../src/load-config.js'
 import { hasherFromConfig } from '../src/passwords.js'
 import { createServices } from '../src/services.js'
@@ -91,11 +90,12 @@ export async function accessTokens (service: Service, count: number): Promise<st
   const db = await openDatabase(service.databaseUrl)
   try {
     const config = loadConfig({ DATABASE_URL: service.databaseUrl })
-    const { store, sessions } = createServices(db, config)
-    const key = await loadSigningKey(store.signingKeys)
+    const { store, sessions, keys } = createServices(db, config)
+    await keys.refresh()
+    const key = keys.signing()
     const users = await db.selectFrom('users').select('id').where('username', 'like', 'bench-user-%').limit(1000).execute()
     const sign = createSigner({
-      key: key.secret,
+      key: key.privateKey,
       algorithm: key.alg,
       kid: key.kid,
       iss: config.JWT_ISSUER,

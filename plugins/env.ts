@@ -1,6 +1,6 @@
 import fastifyEnv from '@fastify/env'
 import fp from 'fastify-plugin'
-import { ConfigSchema, type Config } from '../src/config.js'
+import { configProblem, ConfigSchema, type Config } from '../src/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance { config: Config }
@@ -15,4 +15,6 @@ export interface EnvPluginOptions {
 // "env/<VARIABLE> must …". fastify-cli has already loaded .env into process.env.
 export default fp<EnvPluginOptions>(async function env (fastify, opts) {
   await fastify.register(fastifyEnv, { schema: ConfigSchema, data: opts.env ?? {} })
+  const problem = configProblem(fastify.config)
+  if (problem) throw new Error(problem)
 }, { name: 'env' })

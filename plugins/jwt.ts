@@ -1,13 +1,16 @@
-import fastifyJwt from '@fastify/jwt'
-import type { onRequestHookHandler } from 'fastify'
-import fp from 'fastify-plugin'
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { Static } from '@sinclair/typebox'
+import { createSigner } from 'fast-jwt'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
+import type { SigningKey } from '../src/keys.js'
 import type { TokenResponse } from '../src/schemas.js'
 import type { IssuedRefreshToken } from '../src/sessions.js'
 import type { User } from '../src/store/users.js'
-import { loadSigningKey } from '../src/keys.js'
-import { ACCESS_TOKEN_TYP, AccessTokenVerifier, accessTokenPayload, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+import {
+  ACCESS_TOKEN_TYP, AccessTokenVerifier, accessTokenPayload, verifyOptions, type AccessTokenClaims, type AccessTokenPayload
+} from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -41,34 +44,50 @@ function hasSecondAuthorization (raw: string[]): boolean {
 
 export default fp(async function jwt (fastify) {
   const config = fastify.config
-  const key = await loadSigningKey(fastify.store.signingKeys, config.JWT_SECRET)
+  const keys = fastify.keys
   const settings = {
-    key: key.secret,
-    kid: key.kid,
-    algorithm: key.alg,
+    algorithm: config.JWT_ALGORITHM,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
   }
 
-  // @fastify/jwt signs (fastify.jwt.sign) and gives requests jwtVerify(), with the same verify options.
-  // jwtVerify() checks signature and claims only, not revocation: routes use fastify.authenticate.
+  // @fastify/jwt gives requests jwtVerify(), with the same verify options and the key chosen by kid among
+  // ours. It checks signature and claims only, not revocation: routes use fastify.authenticate.
   await fastify.register(fastifyJwt, {
-    secret: key.secret,
-    sign: {
-      algorithm: key.alg,
-      kid: key.kid,
-      header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
-      iss: config.JWT_ISSUER,
-      aud: config.JWT_AUDIENCE,
-      expiresIn: config.ACCESS_TOKEN_TTL // seconds: @fastify/jwt converts numbers from seconds
+    secret: {
+      public: async (_request: FastifyRequest, token: TokenOrHeader) => {
+        const key = keys.verifying('header' in token ? token.header.kid : token.kid)
+        if (!key) throw new Error('unknown key')
+        return key.publicKey
+      }
     },
+    decode: { complete: true },
     verify: verifyOptions(settings)
   })
 
+  // Signs with whichever key is active now: a rotation takes over without a restart.
+  const signers = new Map<string, (payload: AccessTokenPayload) => string>()
+  const signerFor = (key: SigningKey) => {
+    let sign = signers.get(key.kid)
+    if (!sign) {
+      sign = createSigner({
+        key: key.privateKey,
+        algorithm: key.alg,
+        kid: key.kid,
+        header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
+        iss: config.JWT_ISSUER,
+        aud: config.JWT_AUDIENCE,
+        expiresIn: config.ACCESS_TOKEN_TTL * 1000
+      }) as (payload: AccessTokenPayload) => string
+      signers.set(key.kid, sign)
+    }
+    return sign
+  }
+
   fastify.decorate('tokenResponse', function tokenResponse (user: User, issued: IssuedRefreshToken) {
     return {
-      token: fastify.jwt.sign(accessTokenPayload(user, issued.sessionId)),
+      token: signerFor(keys.signing())(accessTokenPayload(user, issued.sessionId)),
       tokenType: 'Bearer' as const,
       expiresIn: config.ACCESS_TOKEN_TTL,
       refreshToken: issued.refreshToken,
@@ -78,7 +97,7 @@ export default fp(async function jwt (fastify) {
 
   // The hot path, run before every protected route: synchronous, no promise, no store access.
   const revocations = fastify.revocations
-  const verifier = new AccessTokenVerifier(settings, (claims) => revocations.has(claims.sid))
+  const verifier = new AccessTokenVerifier(settings, (kid) => keys.verifying(kid), (claims) => revocations.has(claims.sid))
   fastify.decorate('authenticate', function authenticate (request, reply, done) {
     const header = request.headers.authorization
     if (header === undefined) {
@@ -97,4 +116,4 @@ export default fp(async function jwt (fastify) {
     request.user = claims
     done()
   } satisfies onRequestHookHandler)
-}, { name: 'jwt', dependencies: ['env', 'store', 'session-jobs'] })
+}, { name: 'jwt', dependencies: ['env', 'store', 'keys', 'session-jobs'] })

@@ -9,17 +9,24 @@ declare module 'fastify' {
     revocations: Services['revocations']
     sessions: Services['sessions']
     accounts: Services['accounts']
+    keys: Services['keys']
   }
 }
 
 // Opens DATABASE_URL, migrates it, builds the domain over it, and closes it with the server.
-export default fp(async function store (fastify) {
+export interface StoreOptions {
+  // Tests drive time (key rotation, session expiry) through this; production uses the wall clock.
+  clock?: () => number
+}
+
+export default fp<StoreOptions>(async function store (fastify, opts) {
   const db = await openDatabase(fastify.config.DATABASE_URL)
   fastify.addHook('onClose', async () => { await db.destroy() })
-  const services = createServices(db, fastify.config)
+  const services = createServices(db, fastify.config, opts.clock)
   fastify.decorate('db', db)
   fastify.decorate('store', services.store)
   fastify.decorate('revocations', services.revocations)
   fastify.decorate('sessions', services.sessions)
   fastify.decorate('accounts', services.accounts)
+  fastify.decorate('keys', services.keys)
 }, { name: 'store', dependencies: ['env'] })

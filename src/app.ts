@@ -2,6 +2,7 @@ import AutoLoad from '@fastify/autoload'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
+import type { StoreOptions } from '../plugins/store.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
 // sit beside src/.
@@ -31,7 +32,7 @@ export const options: FastifyServerOptions = {
   return503OnClosing: true
 }
 
-export default async function app (fastify: FastifyInstance, opts: EnvPluginOptions) {
-  await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env } })
+export default async function app (fastify: FastifyInstance, opts: EnvPluginOptions & StoreOptions) {
+  await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock } })
   await fastify.register(AutoLoad, { dir: join(root, 'routes') })
 }

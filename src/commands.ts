@@ -6,12 +6,14 @@ import { createServices } from './services.js'
 import { openDatabase } from './store/database.js'
 import { UsernameTakenError } from './store/users.js'
 
-const USAGE = `usage: auth-service users <command>
+const USAGE = `usage: auth-service users|keys <command>
   users add <name>            create a user; the password is read from a prompt or stdin
   users list                  list users
   users disable <name>        refuse the user's logins and end their sessions
   users enable <name>         allow them again
   users set-password <name>   replace the password (prompt or stdin) and end their sessions
+  keys rotate                 publish a new signing key; it signs after KEY_PUBLISH_DELAY
+  keys list                   each signing key with its state (pending, active, verifying, retired)
 
 Passwords are never taken from the command line: it ends up in shell history and the process list.
 Configuration comes from the environment and .env, as for the server (DATABASE_URL, ARGON2_*).`
@@ -55,8 +57,30 @@ function oneName (args: string[], command: string): string {
   return args[0]
 }
 
+async function keys (command: string | undefined, args: string[], io: CliIo): Promise<void> {
+  if (command !== 'rotate' && command !== 'list') throw new UsageError(`unknown command: keys ${command ?? ''}`.trim())
+  if (args.length > 0) throw new UsageError(`keys ${command} takes no arguments`)
+  const config = loadConfig(io.env)
+  const db = await openDatabase(config.DATABASE_URL)
+  try {
+    const ring = createServices(db, config).keys
+    await ring.refresh()
+    if (command === 'rotate') {
+      const key = await ring.rotate()
+      io.stdout.write(`new key ${key.kid} (${key.alg}) published now, signing from ${new Date(key.activatesAt).toISOString()}\n`)
+    }
+    for (const k of ring.states()) {
+      io.stdout.write(`${k.kid}\t${k.alg}\t${k.state}\tactivates ${new Date(k.activatesAt).toISOString()}` +
+        (k.retiresAt ? `\tretires ${new Date(k.retiresAt).toISOString()}` : '') + '\n')
+    }
+  } finally {
+    await db.destroy()
+  }
+}
+
 async function run (argv: string[], io: CliIo): Promise<void> {
   const [group, command, ...args] = argv
+  if (group === 'keys') return keys(command, args, io)
   if (group !== 'users' || command === undefined) throw new UsageError(argv.length ? `unknown command: ${argv.join(' ')}` : 'no command given')
   if (!['add', 'list', 'disable', 'enable', 'set-password'].includes(command)) throw new UsageError(`unknown command: users ${command}`)
   const name = command === 'list' ? undefined : oneName(args, command)

@@ -17,9 +17,13 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_CLOCK_TOLERANCE: Type.Integer({ default: 5, minimum: 0, maximum: 300, description: 'seconds of leeway for exp, nbf and iat between clocks' }),
-  // Optional shared secret (HS256). Without it a random key is generated once and kept in the store.
-  // Length is counted in characters, and a character is at least one byte, so 32 characters ≥ 32 bytes.
+  // ES256 by default (README says why). HS256 only with a shared JWT_SECRET.
+  JWT_ALGORITHM: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')], { default: 'ES256' }),
+  // A shared secret for HS256 deployments. Length is counted in characters, and a character is at least one
+  // byte, so 32 characters ≥ 32 bytes.
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  KEY_PUBLISH_DELAY: Type.Integer({ default: 600, minimum: 0, maximum: 86400, description: 'seconds a new key is published before it signs' }),
+  KEY_ROTATION_INTERVAL: Type.Integer({ default: 0, minimum: 0, maximum: 31536000, description: 'seconds between automatic key rotations; 0 turns them off' }),
   ADMIN_USERNAME: Type.String({ default: 'admin', minLength: 1, maxLength: 64 }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
   ADMIN_PASSWORD_FILE: Type.String({ default: './data/admin-password.txt', minLength: 1 }),
@@ -33,3 +37,10 @@ export const ConfigSchema = Type.Object({
 })
 
 export type Config = Static<typeof ConfigSchema>
+
+// Rules between variables, which a schema of independent properties cannot say. Messages name the variable.
+export function configProblem (c: Config): string | undefined {
+  if (c.JWT_ALGORITHM === 'HS256' && c.JWT_SECRET === undefined) return 'env/JWT_SECRET is required when JWT_ALGORITHM is HS256'
+  if (c.JWT_ALGORITHM !== 'HS256' && c.JWT_SECRET !== undefined) return `env/JWT_ALGORITHM must be HS256 when JWT_SECRET is set (it is ${c.JWT_ALGORITHM})`
+  return undefined
+}

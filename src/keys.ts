@@ -1,32 +1,138 @@
-import { randomBytes, randomUUID } from 'node:crypto'
-import type { SigningKeyStore } from './store/signing-keys.js'
+import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey } from 'node:crypto'
+import type { SigningKeyRow, SigningKeyStore } from './store/signing-keys.js'
 
-export const SIGNING_ALGORITHM = 'HS256'
+export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
+export type KeyState = 'pending' | 'active' | 'verifying' | 'retired'
 
 export interface SigningKey {
   kid: string
-  alg: typeof SIGNING_ALGORITHM
-  secret: Buffer
+  alg: SigningAlgorithm
+  privateKey: string | Buffer // PEM (PKCS#8), or the shared secret
+  publicKey: string | Buffer // PEM (SPKI), or the shared secret
+  activatesAt: number // epoch ms
 }
 
-// The key that signs and verifies access tokens. A configured shared secret wins (for deployments where
-// other services verify with the same secret); otherwise a 256-bit random key is generated at first start
-// and kept in the store, so tokens survive restarts and every instance on the database agrees.
-export async function loadSigningKey (keys: SigningKeyStore, sharedSecret?: string): Promise<SigningKey> {
-  if (sharedSecret !== undefined) {
-    return { kid: 'shared-secret', alg: SIGNING_ALGORITHM, secret: Buffer.from(sharedSecret, 'utf8') }
+export interface KeyRingSettings {
+  algorithm: SigningAlgorithm
+  sharedSecret?: string
+  publishDelaySeconds: number
+  accessTokenTtlSeconds: number
+  clockToleranceSeconds: number
+}
+
+function generateKeyPair (alg: Exclude<SigningAlgorithm, 'HS256'>): { privateKey: string, publicKey: string } {
+  const pair = alg === 'ES256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  return {
+    privateKey: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString()
   }
-  let row = await keys.first(SIGNING_ALGORITHM)
-  if (!row) {
-    await keys.insert({
-      kid: randomUUID(),
-      alg: SIGNING_ALGORITHM,
-      private_key: randomBytes(32).toString('base64url'),
-      public_key: null,
-      created_at: new Date().toISOString()
+}
+
+const toKey = (row: SigningKeyRow): SigningKey => ({
+  kid: row.kid,
+  alg: row.alg as SigningAlgorithm,
+  privateKey: row.private_key,
+  publicKey: row.public_key!,
+  activatesAt: Date.parse(row.activates_at ?? row.created_at)
+})
+
+// The service's signing keys and their lifecycle, derived from activation times alone:
+// - pending: published in JWKS, not signing yet (so consumers' caches have it before any token needs it);
+// - active: the newest key whose activation time has come; it signs;
+// - verifying: superseded, still published and accepted until the last token it signed has expired;
+// - retired: gone from JWKS and refused.
+// Private keys live in the store and are used only to sign. With a shared secret (HS256) there is one
+// key, never published and never rotated.
+export class KeyRing {
+  readonly #store: SigningKeyStore
+  readonly #settings: KeyRingSettings
+  readonly #now: () => number
+  #keys: SigningKey[] = []
+
+  constructor (store: SigningKeyStore, settings: KeyRingSettings, now = () => Date.now()) {
+    this.#store = store
+    this.#settings = settings
+    this.#now = now
+  }
+
+  get shared (): boolean {
+    return this.#settings.sharedSecret !== undefined
+  }
+
+  // Reads the keys from the store (rotations by the CLI or other instances), creating the first one if
+  // there is none: active at once, since no consumer can hold a token of ours yet.
+  async refresh (): Promise<void> {
+    const { sharedSecret, algorithm } = this.#settings
+    if (sharedSecret !== undefined) {
+      const secret = Buffer.from(sharedSecret, 'utf8')
+      this.#keys = [{ kid: 'shared-secret', alg: 'HS256', privateKey: secret, publicKey: secret, activatesAt: 0 }]
+      return
+    }
+    let rows = await this.#store.all(algorithm)
+    if (rows.length === 0) {
+      await this.#insert(this.#now())
+      rows = await this.#store.all(algorithm)
+    }
+    this.#keys = rows.map(toKey).sort((a, b) => a.activatesAt - b.activatesAt || (a.kid < b.kid ? -1 : 1))
+  }
+
+  // A new key, published now and signing after KEY_PUBLISH_DELAY. No restart, nobody logged out.
+  async rotate (): Promise<SigningKey> {
+    if (this.shared) throw new Error('a shared JWT_SECRET cannot be rotated by the service')
+    const kid = await this.#insert(this.#now() + this.#settings.publishDelaySeconds * 1000)
+    await this.refresh()
+    return this.#keys.find((k) => k.kid === kid)!
+  }
+
+  // True when the newest key was activated (or is due) more than `intervalSeconds` ago.
+  dueForRotation (intervalSeconds: number): boolean {
+    const newest = this.#keys.at(-1)
+    return newest !== undefined && !this.shared && newest.activatesAt + intervalSeconds * 1000 <= this.#now()
+  }
+
+  states (): Array<SigningKey & { state: KeyState, retiresAt?: number }> {
+    const now = this.#now()
+    const activeIndex = this.#keys.findLastIndex((k) => k.activatesAt <= now)
+    const lingerMs = (this.#settings.accessTokenTtlSeconds + this.#settings.clockToleranceSeconds) * 1000
+    return this.#keys.map((key, i) => {
+      if (i > activeIndex) return { ...key, state: 'pending' as const }
+      if (i === activeIndex) return { ...key, state: 'active' as const }
+      const retiresAt = this.#keys[i + 1].activatesAt + lingerMs
+      return { ...key, state: retiresAt > now ? 'verifying' as const : 'retired' as const, retiresAt }
     })
-    row = await keys.first(SIGNING_ALGORITHM)
-    if (!row) throw new Error('signing key was not stored')
   }
-  return { kid: row.kid, alg: SIGNING_ALGORITHM, secret: Buffer.from(row.private_key, 'base64url') }
+
+  signing (): SigningKey {
+    const active = this.states().find((k) => k.state === 'active')
+    if (!active) throw new Error('no active signing key')
+    return active
+  }
+
+  // The key a token names by its kid, if that key may verify now; never a key from the token itself.
+  verifying (kid: unknown): SigningKey | undefined {
+    if (typeof kid !== 'string') return undefined
+    return this.states().find((k) => k.kid === kid && (k.state === 'active' || k.state === 'verifying'))
+  }
+
+  // The public keys of JWKS: pending, active and verifying ones.
+  jwks (): { keys: JsonWebKey[] } {
+    if (this.shared) return { keys: [] }
+    return {
+      keys: this.states().filter((k) => k.state !== 'retired').map((k) => ({
+        ...createPublicKey(k.publicKey).export({ format: 'jwk' }), kid: k.kid, alg: k.alg, use: 'sig'
+      }))
+    }
+  }
+
+  async #insert (activatesAt: number): Promise<string> {
+    const alg = this.#settings.algorithm as Exclude<SigningAlgorithm, 'HS256'>
+    const { privateKey, publicKey } = generateKeyPair(alg)
+    const kid = randomUUID()
+    await this.#store.insert({
+      kid, alg, private_key: privateKey, public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString()
+    })
+    return kid
+  }
 }

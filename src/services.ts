@@ -1,5 +1,6 @@
 import { Accounts } from './accounts.js'
 import type { Config } from './config.js'
+import { KeyRing } from './keys.js'
 import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { Sessions } from './sessions.js'
@@ -17,7 +18,14 @@ export function createServices (db: Db, config: Config, now = () => Date.now()) 
     reuseGraceSeconds: config.REFRESH_REUSE_GRACE
   }, now)
   const accounts = new Accounts(store.users, hasherFromConfig(config), sessions)
-  return { store, revocations, sessions, accounts }
+  const keys = new KeyRing(store.signingKeys, {
+    algorithm: config.JWT_ALGORITHM,
+    sharedSecret: config.JWT_SECRET,
+    publishDelaySeconds: config.KEY_PUBLISH_DELAY,
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
+  }, now)
+  return { store, revocations, sessions, accounts, keys }
 }
 
 export type Services = ReturnType<typeof createServices>

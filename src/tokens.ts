@@ -1,5 +1,6 @@
 import { createVerifier } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
+import type { SigningAlgorithm, SigningKey } from './keys.js'
 import type { User } from './store/users.js'
 
 // What we put in an access token; iat, exp, iss and aud are added by the signer from configuration,
@@ -28,9 +29,7 @@ export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'
 }
 
 export interface VerificationSettings {
-  key: Buffer
-  kid: string
-  algorithm: 'HS256'
+  algorithm: SigningAlgorithm
   issuer: string
   audience: string
   clockToleranceSeconds: number
@@ -38,9 +37,8 @@ export interface VerificationSettings {
 
 // fast-jwt verify options: the algorithm pinned (never read from the token), `typ` checked, strings not
 // RegExps for issuer and audience, every claim required. fast-jwt also checks the claims' types (an `exp`
-// that is a string, an `iss` that is an array fail), rejects any `crit` extension and non-canonical
-// signatures, and never reads `jku`, `x5u`, `jwk` or `x5c`. @fastify/jwt's request.jwtVerify() is given
-// the same options.
+// that is a string, an `iss` that is an array fail), rejects any `crit` extension, and never reads `jku`,
+// `x5u`, `jwk` or `x5c`. @fastify/jwt's request.jwtVerify() is given the same options.
 export function verifyOptions (s: VerificationSettings) {
   return {
     algorithms: [s.algorithm],
@@ -52,40 +50,46 @@ export function verifyOptions (s: VerificationSettings) {
   }
 }
 
-// What fast-jwt does not check: the key id must be ours, the signature's base64url canonical (another
-// spelling of the same bytes would be a second token that verifies), and our own claims typed right.
-function acceptable (token: string, claims: AccessTokenClaims, kid: string): boolean {
-  const signature = token.slice(token.lastIndexOf('.') + 1)
-  if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return false
-  let header: { kid?: unknown }
+// The kid of a token's header, read before verification to choose the key; undefined if unreadable.
+export function tokenKid (token: string): unknown {
   try {
-    header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString())
+    return JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString())?.kid
   } catch {
-    return false
+    return undefined
   }
-  return header.kid === kid &&
+}
+
+// What fast-jwt does not check: the signature's base64url must be canonical (another spelling of the same
+// bytes would be a second token that verifies), and our own claims must have their types.
+function acceptable (token: string, claims: AccessTokenClaims): boolean {
+  const signature = token.slice(token.lastIndexOf('.') + 1)
+  return Buffer.from(signature, 'base64url').toString('base64url') === signature &&
     typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.username === 'string' &&
     Array.isArray(claims.roles) && claims.roles.every((r) => typeof r === 'string')
 }
 
 // Verifies access tokens on the hot path. A header that verified is remembered until its token expires, so
-// a client's later requests cost a Map look-up instead of an HMAC, a base64 decode and a JSON parse. The
-// cache key is the whole Authorization header, signature included: only byte-identical headers hit.
-// Failures are never cached, so nobody but a holder of valid tokens can add entries, and it is bounded.
+// a client's later requests cost a Map look-up instead of a signature check, a base64 decode and a JSON
+// parse. The cache key is the whole Authorization header, signature included: only byte-identical headers
+// hit. Failures are never cached, so nobody but a holder of valid tokens can add entries, and it is bounded.
+// The key is chosen by the token's kid among our own keys only (`keyFor`); a key retires only after every
+// token it signed has expired, so cached entries never outlive their key.
 export class AccessTokenVerifier {
-  readonly #verify: (token: string) => AccessTokenClaims
+  readonly #keyFor: (kid: unknown) => SigningKey | undefined
+  readonly #verifiers = new Map<string, (token: string) => AccessTokenClaims>()
+  readonly #options: ReturnType<typeof verifyOptions>
   readonly #cache = new Map<string, AccessTokenClaims>()
   readonly #maxEntries: number
   readonly #isRevoked: (claims: AccessTokenClaims) => boolean
-  readonly #kid: string
   readonly #toleranceSeconds: number
 
   // `isRevoked` is asked on every call, cached or not: it must answer from memory.
-  constructor (settings: VerificationSettings, isRevoked: (claims: AccessTokenClaims) => boolean, maxEntries = 100_000) {
-    this.#verify = createVerifier({ key: settings.key, ...verifyOptions(settings), cache: false })
+  constructor (settings: VerificationSettings, keyFor: (kid: unknown) => SigningKey | undefined,
+    isRevoked: (claims: AccessTokenClaims) => boolean, maxEntries = 100_000) {
+    this.#options = verifyOptions(settings)
+    this.#keyFor = keyFor
     this.#isRevoked = isRevoked
     this.#maxEntries = maxEntries
-    this.#kid = settings.kid
     this.#toleranceSeconds = settings.clockToleranceSeconds
   }
 
@@ -101,19 +105,30 @@ export class AccessTokenVerifier {
     }
     const token = bearerToken(header)
     if (token === undefined) return undefined
+    const key = this.#keyFor(tokenKid(token))
+    if (key === undefined) return undefined
     let claims: AccessTokenClaims
     try {
-      claims = this.#verify(token)
+      claims = this.#verifierFor(key)(token)
     } catch {
       return undefined
     }
-    if (!acceptable(token, claims, this.#kid) || this.#isRevoked(claims)) return undefined
+    if (!acceptable(token, claims) || this.#isRevoked(claims)) return undefined
     if (this.#cache.size >= this.#maxEntries) {
       // Oldest first: Map iterates in insertion order.
       this.#cache.delete(this.#cache.keys().next().value!)
     }
     this.#cache.set(header, Object.freeze(claims)) // shared by every request that presents it
     return claims
+  }
+
+  #verifierFor (key: SigningKey) {
+    let verify = this.#verifiers.get(key.kid)
+    if (verify === undefined) {
+      verify = createVerifier({ ...this.#options, key: key.publicKey, cache: false }) as (token: string) => AccessTokenClaims
+      this.#verifiers.set(key.kid, verify)
+    }
+    return verify
   }
 }
 

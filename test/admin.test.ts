@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, bearer, build, greet, login, loginTokens, refresh, testEnv } from './helper.js'
+import { addUser, bearer, claimsOf, build, greet, login, loginTokens, refresh, testEnv } from './helper.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -13,7 +13,7 @@ async function setup (t: Parameters<typeof build>[0]) {
 
 t.test('the bootstrap admin has the admin role, and tokens carry roles', async (t) => {
   const { app, admin } = await setup(t)
-  t.same(app.jwt.decode<{ roles: string[] }>(admin.token)!.roles, ['admin'])
+  t.same(claimsOf<{ roles: string[] }>(admin.token).roles, ['admin'])
   const me = await app.inject({ method: 'GET', url: '/me', headers: bearer(admin.token) })
   t.same(me.json().roles, ['admin'])
 })

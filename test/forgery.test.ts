@@ -3,8 +3,7 @@ import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
-import { loadSigningKey } from '../src/keys.js'
-import { addUser, build, loginTokens } from './helper.js'
+import { addUser, build, loginTokens, signInput } from './helper.js'
 
 // Forged and malformed access tokens: each must be refused with 401 (or 413/431 for an oversized header),
 // never a 500, by GET / and by GET /me alike.
@@ -20,12 +19,12 @@ async function setup (t: Parameters<typeof build>[0]) {
   const [h, p] = token.split('.')
   const header = JSON.parse(Buffer.from(h, 'base64url').toString())
   const claims = JSON.parse(Buffer.from(p, 'base64url').toString())
-  const key = await loadSigningKey(app.store.signingKeys)
+  const key = app.keys.signing()
   // Signs any header and payload (objects, or raw JSON text) with the service's own key: a forger who got
   // everything right but one thing.
   const raw = (hdr: unknown, payload: unknown) => {
     const input = `${b64(hdr)}.${b64(payload)}`
-    return `${input}.${createHmac('sha256', key.secret).update(input).digest('base64url')}`
+    return `${input}.${signInput(key, input)}`
   }
   return { app, token, forge: { header, claims, raw } satisfies Forge }
 }

@@ -4,7 +4,8 @@ import helper from 'fastify-cli/helper.js'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
-import { loadSigningKey } from '../src/keys.js'
+import type { SigningKey } from '../src/keys.js'
+import { createHmac, sign as cryptoSign } from 'node:crypto'
 import { ACCESS_TOKEN_TYP } from '../src/tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
@@ -55,12 +56,12 @@ export function greet (app: FastifyInstance, authorization?: string): Promise<Li
   return app.inject({ method: 'GET', url: '/', headers: authorization === undefined ? {} : { authorization } })
 }
 
-// Signs a token with the app's own key, so that tests can make tokens that are correctly signed but
-// wrong in some other way (expired, another issuer, …).
+// Signs a token with the app's own signing key, so that tests can make tokens that are correctly signed
+// but wrong in some other way (expired, another issuer, …).
 export async function signWithAppKey (app: FastifyInstance, payload: Record<string, unknown>, options: Record<string, unknown> = {}) {
-  const key = await loadSigningKey(app.store.signingKeys, app.config.JWT_SECRET)
+  const key = app.keys.signing()
   const sign = createSigner({
-    key: key.secret,
+    key: key.privateKey,
     algorithm: key.alg,
     kid: key.kid,
     iss: app.config.JWT_ISSUER,
@@ -86,4 +87,16 @@ export function refresh (app: FastifyInstance, refreshToken: string) {
 
 export function bearer (token: string) {
   return { authorization: `Bearer ${token}` }
+}
+
+// The signature of any signing input with one of our keys, by hand: for tokens no JWT library would make.
+export function signInput (key: SigningKey, input: string): string {
+  if (key.alg === 'HS256') return createHmac('sha256', key.privateKey).update(input).digest('base64url')
+  const digest = key.alg === 'EdDSA' ? null : 'sha256'
+  return cryptoSign(digest, Buffer.from(input), { key: key.privateKey as string, dsaEncoding: 'ieee-p1363' }).toString('base64url')
+}
+
+// The claims of a token, read without verifying it.
+export function claimsOf<T = Record<string, unknown>> (token: string): T {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as T
 }

@@ -61,6 +61,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('sessions').execute()
       await db.schema.alterTable('users').dropColumn('roles').execute()
     }
+  },
+  '0003_key_activation': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('signing_keys').addColumn('activates_at', 'text').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.alterTable('signing_keys').dropColumn('activates_at').execute()
+    }
   }
 }
 

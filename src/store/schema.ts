@@ -19,6 +19,7 @@ export interface SigningKeysTable {
   private_key: string
   public_key: string | null
   created_at: string
+  activates_at: string | null // when it starts signing; published before that (null: created_at)
 }
 
 export interface SessionsTable {

@@ -8,11 +8,10 @@ export class SigningKeyStore {
   readonly #db: Db
   constructor (db: Db) { this.#db = db }
 
-  // The oldest key of an algorithm: every instance that starts on this database picks the same one,
-  // even if two of them generated one at the same moment.
-  first (alg: string): Promise<SigningKeyRow | undefined> {
+  // Every key of an algorithm, oldest first.
+  all (alg: string): Promise<SigningKeyRow[]> {
     return this.#db.selectFrom('signing_keys').selectAll().where('alg', '=', alg)
-      .orderBy('created_at').orderBy('kid').executeTakeFirst()
+      .orderBy('created_at').orderBy('kid').execute()
   }
 
   async insert (row: SigningKeyRow): Promise<void> {

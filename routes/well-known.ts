@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+
+const Jwk = Type.Object({
+  kty: Type.String(),
+  kid: Type.String(),
+  alg: Type.String(),
+  use: Type.Literal('sig'),
+  crv: Type.Optional(Type.String()),
+  x: Type.Optional(Type.String()),
+  y: Type.Optional(Type.String()),
+  n: Type.Optional(Type.String()),
+  e: Type.Optional(Type.String())
+})
+
+// What other services need to verify our tokens without sharing a secret.
+const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { JWT_ISSUER, JWT_ALGORITHM, KEY_PUBLISH_DELAY } = fastify.config
+  // Consumers may cache the key set; a new key is published KEY_PUBLISH_DELAY before it signs, so caches
+  // must expire well within that.
+  const maxAge = Math.max(0, Math.min(300, Math.floor(KEY_PUBLISH_DELAY / 2)))
+
+  fastify.get('/.well-known/jwks.json', {
+    schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } }
+  }, async function (_request, reply) {
+    reply.header('cache-control', `public, max-age=${maxAge}`)
+    return fastify.keys.jwks() as { keys: Array<typeof Jwk.static> }
+  })
+
+  fastify.get('/.well-known/openid-configuration', {
+    schema: {
+      summary: 'Discovery document: issuer, JWKS URL, algorithms, endpoints',
+      response: {
+        200: Type.Object({
+          issuer: Type.String(),
+          jwks_uri: Type.String(),
+          token_endpoint: Type.String(),
+          refresh_endpoint: Type.String(),
+          revocation_endpoint: Type.String(),
+          grant_types_supported: Type.Array(Type.String()),
+          id_token_signing_alg_values_supported: Type.Array(Type.String())
+        })
+      }
+    }
+  }, async function (request, reply) {
+    // An issuer that is a URL is where we are published; otherwise the address the client used.
+    const base = /^https?:\/\//.test(JWT_ISSUER) ? JWT_ISSUER.replace(/\/$/, '') : `${request.protocol}://${request.host}`
+    reply.header('cache-control', `public, max-age=${maxAge}`)
+    return {
+      issuer: JWT_ISSUER,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      token_endpoint: `${base}/login`,
+      refresh_endpoint: `${base}/token/refresh`,
+      revocation_endpoint: `${base}/logout`,
+      grant_types_supported: ['password', 'refresh_token'],
+      id_token_signing_alg_values_supported: [JWT_ALGORITHM]
+    }
+  })
+}
+
+export default wellKnown
