@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
@@ -91,4 +92,27 @@ t.test('bad input: clear errors and non-zero exit codes', async (t) => {
   const bad = await cli({ ...env, DATABASE_URL: 'mysql://x' }, ['users', 'list'])
   t.equal(bad.code, 1)
   t.match(bad.stderr, /env\/DATABASE_URL/, 'a configuration error names the variable')
+})
+
+t.test('keys rotate publishes a pending key; keys list shows each state', async (t) => {
+  const env = testEnv(t, { KEY_PUBLISH_DELAY: '600' })
+  const app = await build(t, env)
+  const active = app.keys.signing().kid
+  const rotated = await cli(env, ['keys', 'rotate'])
+  t.equal(rotated.code, 0, rotated.stderr)
+  t.match(rotated.stdout, /^new key [\w-]+ \(ES256\) published now, signing from /)
+  const listed = await cli(env, ['keys', 'list'])
+  t.equal(listed.code, 0)
+  const lines = listed.stdout.trim().split('\n')
+  t.equal(lines.length, 2)
+  t.match(lines[0], new RegExp(`^${active}\tES256\tactive\t`))
+  t.match(lines[1], /\tES256\tpending\t/)
+  t.notMatch(listed.stdout, /PRIVATE KEY/, 'no key material printed')
+
+  const usage = await cli(env, ['keys', 'frobnicate'])
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /unknown command: keys frobnicate/)
+  const shared = await cli({ ...env, JWT_ALGORITHM: 'HS256', JWT_SECRET: randomBytes(32).toString('hex') }, ['keys', 'rotate'])
+  t.equal(shared.code, 1)
+  t.match(shared.stderr, /a shared JWT_SECRET cannot be rotated/)
 })

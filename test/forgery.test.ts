@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto'
+import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto'
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
-import { addUser, build, loginTokens, signInput } from './helper.js'
+import { addUser, build, loginTokens, signInput, testEnv } from './helper.js'
 
 // Forged and malformed access tokens: each must be refused with 401 (or 413/431 for an oversized header),
 // never a 500, by GET / and by GET /me alike.
@@ -61,8 +61,8 @@ t.test('broken signatures and tampered payloads', async (t) => {
   const flipped = Buffer.from(signature, 'base64url')
   flipped[5] ^= 0x01
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-  // 32 bytes take 43 characters, whose last two bits are padding: flipping one gives a non-canonical
-  // encoding of the very same signature.
+  // A signature's last base64url character carries padding bits (2 of them for 32 bytes, 4 for 64):
+  // flipping the lowest gives a non-canonical encoding of the very same signature.
   const last = alphabet.indexOf(signature.at(-1)!)
   const nonCanonical = signature.slice(0, -1) + alphabet[last ^ 1]
   t.same(Buffer.from(nonCanonical, 'base64url'), Buffer.from(signature, 'base64url'), 'the same bytes')
@@ -96,7 +96,7 @@ t.test('keys offered by the token itself are never used: jwk, jku, x5u, x5c', as
   t.teardown(() => attacker.close())
   const url = `http://127.0.0.1:${(attacker.address() as { port: number }).port}/jwks.json`
 
-  const secret = Buffer.from('attacker-chosen-hmac-secret-of-32-bytes!')
+  const secret = randomBytes(32) // the attacker's own
   const signWith = (header: Record<string, unknown>) => {
     const input = `${b64(header)}.${b64({ ...forge.claims, roles: ['admin'] })}`
     return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
@@ -181,4 +181,28 @@ t.test('a listening server: two Authorization headers and a 100 KB header, sent 
     t.match(answer, /www-authenticate: Bearer realm="auth-service", error="invalid_token"/i)
   }
   t.match(await send(`Authorization: Bearer ${'a'.repeat(100_000)}\r\n`), /^HTTP\/1.1 431/, 'a 100 KB header: 431 from the HTTP parser')
+})
+
+t.test('key confusion: HS256 signed with our public key, in every encoding an attacker might try', async (t) => {
+  for (const JWT_ALGORITHM of ['ES256', 'RS256', 'EdDSA']) {
+    const app = await build(t, testEnv(t, { JWT_ALGORITHM }))
+    await addUser(app, 'alice', PASSWORD)
+    const { token } = await loginTokens(app, 'alice', PASSWORD)
+    const [h, p] = token.split('.')
+    const header = { ...JSON.parse(Buffer.from(h, 'base64url').toString()), alg: 'HS256' }
+    const pem = app.keys.signing().publicKey as string
+    const publicKey = createPublicKey(pem)
+    const secrets: Record<string, string | Buffer> = {
+      'PEM with its trailing newline': pem.endsWith('\n') ? pem : pem + '\n',
+      'PEM without its trailing newline': pem.trimEnd(),
+      'SPKI DER': publicKey.export({ format: 'der', type: 'spki' }),
+      'the JWK JSON': JSON.stringify(publicKey.export({ format: 'jwk' })),
+      ...(JWT_ALGORITHM === 'RS256' && { 'PKCS#1 PEM': publicKey.export({ format: 'pem', type: 'pkcs1' }) })
+    }
+    for (const [name, secret] of Object.entries(secrets)) {
+      const input = `${b64(header)}.${p}`
+      const forged = `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+      await refusedEverywhere(t, app, `${JWT_ALGORITHM} service, HS256 with ${name}`, `Bearer ${forged}`)
+    }
+  }
 })

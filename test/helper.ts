@@ -1,6 +1,7 @@
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
@@ -24,8 +25,8 @@ export function testEnv (t: Test, overrides: Env = {}): Env {
 
 // Builds the app exactly as `fastify start -o` does (same module, same exported server options);
 // skipOverride only lifts its decorators to the root so that tests can reach app.accounts and the like.
-export async function build (t: Test, env: Env = testEnv(t), serverOptions: object = {}): Promise<FastifyInstance> {
-  const app = await helper.build(['-o', appPath], { env, skipOverride: true }, serverOptions) as unknown as FastifyInstance
+export async function build (t: Test, env: Env = testEnv(t), serverOptions: object = {}, clock?: () => number): Promise<FastifyInstance> {
+  const app = await helper.build(['-o', appPath], { env, skipOverride: true, clock }, serverOptions) as unknown as FastifyInstance
   t.teardown(() => app.close())
   return app
 }
@@ -99,4 +100,13 @@ export function signInput (key: SigningKey, input: string): string {
 // The claims of a token, read without verifying it.
 export function claimsOf<T = Record<string, unknown>> (token: string): T {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as T
+}
+
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    }).on('error', reject)
+  })
 }
