@@ -14,6 +14,10 @@ export async function openDatabase (url: string): Promise<Db> {
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true })
   const sqlite = new SQLite(file)
   sqlite.pragma('journal_mode = WAL') // readers do not block the writer
+  // better-sqlite3 is synchronous: with the default (FULL) every commit fsyncs on the event loop, stalling
+  // every request behind each login. In WAL mode NORMAL syncs at checkpoints only; the database stays
+  // consistent, and a power cut can lose the last few commits (sessions, at worst, are lost: log in again).
+  sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('busy_timeout = 5000') // a second process (the CLI) waits instead of failing
   sqlite.pragma('foreign_keys = ON')
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
