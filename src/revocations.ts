@@ -25,8 +25,4 @@ export class RevocationList {
   prune (nowMs: number): void {
     for (const [id, until] of this.#until) if (until <= nowMs) this.#until.delete(id)
   }
-
-  get size (): number {
-    return this.#until.size
-  }
 }

@@ -1,7 +1,6 @@
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
@@ -102,11 +101,5 @@ export function claimsOf<T = Record<string, unknown>> (token: string): T {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as T
 }
 
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
+// A free loopback port for a server a test starts (the bench's helper).
+export { freePort } from '../bench/service.js'

@@ -2,24 +2,14 @@ import axios from 'axios'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { testEnv, type Env } from './helper.js'
+import { freePort, testEnv, type Env } from './helper.js'
 
 // The built service started the way `npm start` starts it: fastify-cli, -o, dist/src/app.js.
 const root = join(import.meta.dirname, '..')
 const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
 const builtApp = join(root, 'dist', 'src', 'app.js')
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
 
