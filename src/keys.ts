@@ -86,6 +86,15 @@ export class KeyRing {
     return this.#keys.find((k) => k.kid === kid)!
   }
 
+  // Deletes retired keys from the store: a private key that can no longer sign or verify anything is only
+  // a liability. Returns their kids.
+  async purgeRetired (): Promise<string[]> {
+    const retired = this.states().filter((k) => k.state === 'retired').map((k) => k.kid)
+    await this.#store.delete(retired)
+    if (retired.length > 0) await this.refresh()
+    return retired
+  }
+
   // True when the newest key was activated (or is due) more than `intervalSeconds` ago.
   dueForRotation (intervalSeconds: number): boolean {
     const newest = this.#keys.at(-1)

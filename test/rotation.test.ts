@@ -39,6 +39,10 @@ t.test('rotation end to end, on a clock the test moves', async (t) => {
   t.match(app.keys.states().find((k) => k.kid === oldKid), { state: 'retired' })
   t.equal((await greet(app, `Bearer ${unseen}`)).statusCode, 401, 'and verifies nothing any more')
   t.equal((await greet(app, `Bearer ${after}`)).statusCode, 200, 'no forced logout: tokens of the new key pass')
+
+  t.same(await app.keys.purgeRetired(), [oldKid], 'the upkeep deletes the retired key')
+  t.same((await app.store.signingKeys.all('ES256')).map((r) => r.kid), [fresh.kid], 'its private key is gone from the store')
+  t.same(await app.keys.purgeRetired(), [], 'and deletes nothing else')
 })
 
 t.test('a rotation made by another process (the CLI) reaches a running instance', async (t) => {

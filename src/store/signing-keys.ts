@@ -14,6 +14,10 @@ export class SigningKeyStore {
       .orderBy('created_at').orderBy('kid').execute()
   }
 
+  async delete (kids: string[]): Promise<void> {
+    if (kids.length > 0) await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).execute()
+  }
+
   async insert (row: SigningKeyRow): Promise<void> {
     await this.#db.insertInto('signing_keys').values(row).execute()
   }
