@@ -1,13 +1,12 @@
-import { createSigner } from 'fast-jwt'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { loadConfig } from '../src/load-config.js'
 import { hasherFromConfig } from '../src/passwords.js'
-import { createServices } from '../src/services.js'
+import { withServices } from '../src/services.js'
 import { openDatabase } from '../src/store/database.js'
-import { ACCESS_TOKEN_TYP, accessTokenPayload } from '../src/tokens.js'
+import { accessTokenPayload, createAccessTokenSigner } from '../src/tokens.js'
 import { outputOf, SERVER_CPU, start } from './processes.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -87,22 +86,12 @@ export async function startService (dir: string, name: string, users: number): P
 // would issue them (without paying `count` argon2 verifies). As many other sessions are revoked, so the
 // service's revocation list (synced from the store) is not empty while it is measured.
 export async function accessTokens (service: Service, count: number): Promise<string[]> {
-  const db = await openDatabase(service.databaseUrl)
-  try {
-    const config = loadConfig({ DATABASE_URL: service.databaseUrl })
-    const { store, sessions, keys } = createServices(db, config)
+  const config = loadConfig({ DATABASE_URL: service.databaseUrl })
+  return withServices(config, async ({ store, sessions, keys }, db) => {
     await keys.refresh()
     const key = keys.signing()
     const users = await db.selectFrom('users').select('id').where('username', 'like', 'bench-user-%').limit(1000).execute()
-    const sign = createSigner({
-      key: key.privateKey,
-      algorithm: key.alg,
-      kid: key.kid,
-      iss: config.JWT_ISSUER,
-      aud: config.JWT_AUDIENCE,
-      expiresIn: 3_600_000,
-      header: { alg: key.alg, typ: ACCESS_TOKEN_TYP }
-    })
+    const sign = createAccessTokenSigner(key, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: 3600 })
     const tokens: string[] = []
     for (let i = 0; i < count; i++) {
       const user = (await store.users.findById(users[(i * 7919) % users.length].id))!
@@ -112,9 +101,7 @@ export async function accessTokens (service: Service, count: number): Promise<st
       tokens.push(sign(accessTokenPayload(user, live.sessionId)))
     }
     return tokens
-  } finally {
-    await db.destroy()
-  }
+  })
 }
 
 export function loginBodies (users: number, count: number): string[] {

@@ -1,6 +1,5 @@
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { Static } from '@sinclair/typebox'
-import { createSigner } from 'fast-jwt'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
@@ -9,7 +8,7 @@ import type { TokenResponse } from '../src/schemas.js'
 import type { IssuedRefreshToken } from '../src/sessions.js'
 import type { User } from '../src/store/users.js'
 import {
-  ACCESS_TOKEN_TYP, AccessTokenVerifier, accessTokenPayload, verifyOptions, type AccessTokenClaims, type AccessTokenPayload
+  AccessTokenVerifier, accessTokenPayload, createAccessTokenSigner, verifyOptions, type AccessTokenClaims, type AccessTokenPayload
 } from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
@@ -67,19 +66,11 @@ export default fp(async function jwt (fastify) {
   })
 
   // Signs with whichever key is active now: a rotation takes over without a restart.
-  const signers = new Map<string, (payload: AccessTokenPayload) => string>()
+  const signers = new Map<string, (payload: object) => string>()
   const signerFor = (key: SigningKey) => {
     let sign = signers.get(key.kid)
     if (!sign) {
-      sign = createSigner({
-        key: key.privateKey,
-        algorithm: key.alg,
-        kid: key.kid,
-        header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
-        iss: config.JWT_ISSUER,
-        aud: config.JWT_AUDIENCE,
-        expiresIn: config.ACCESS_TOKEN_TTL * 1000
-      }) as (payload: AccessTokenPayload) => string
+      sign = createAccessTokenSigner(key, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.ACCESS_TOKEN_TTL })
       signers.set(key.kid, sign)
     }
     return sign

@@ -2,8 +2,7 @@ import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
 import { AccountError } from './accounts.js'
 import { loadConfig } from './load-config.js'
-import { createServices } from './services.js'
-import { openDatabase } from './store/database.js'
+import { withServices } from './services.js'
 import { UsernameTakenError } from './store/users.js'
 
 const USAGE = `usage: auth-service users|keys <command>
@@ -60,10 +59,7 @@ function oneName (args: string[], command: string): string {
 async function keys (command: string | undefined, args: string[], io: CliIo): Promise<void> {
   if (command !== 'rotate' && command !== 'list') throw new UsageError(`unknown command: keys ${command ?? ''}`.trim())
   if (args.length > 0) throw new UsageError(`keys ${command} takes no arguments`)
-  const config = loadConfig(io.env)
-  const db = await openDatabase(config.DATABASE_URL)
-  try {
-    const ring = createServices(db, config).keys
+  await withServices(loadConfig(io.env), async ({ keys: ring }) => {
     await ring.refresh()
     if (command === 'rotate') {
       const key = await ring.rotate()
@@ -73,9 +69,7 @@ async function keys (command: string | undefined, args: string[], io: CliIo): Pr
       io.stdout.write(`${k.kid}\t${k.alg}\t${k.state}\tactivates ${new Date(k.activatesAt).toISOString()}` +
         (k.retiresAt ? `\tretires ${new Date(k.retiresAt).toISOString()}` : '') + '\n')
     }
-  } finally {
-    await db.destroy()
-  }
+  })
 }
 
 async function run (argv: string[], io: CliIo): Promise<void> {
@@ -86,10 +80,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   const name = command === 'list' ? undefined : oneName(args, command)
   if (command === 'list' && args.length > 0) throw new UsageError('users list takes no arguments')
 
-  const config = loadConfig(io.env)
-  const db = await openDatabase(config.DATABASE_URL)
-  try {
-    const { accounts } = createServices(db, config)
+  await withServices(loadConfig(io.env), async ({ accounts }) => {
     switch (command) {
       case 'list':
         for (const u of await accounts.list()) {
@@ -112,9 +103,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         io.stdout.write(`user "${name}" ${command}d\n`)
         break
     }
-  } finally {
-    await db.destroy()
-  }
+  })
 }
 
 // Exit codes: 0 done, 1 refused (bad password, unknown or duplicate user, bad configuration), 2 usage.

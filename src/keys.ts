@@ -16,8 +16,7 @@ export interface KeyRingSettings {
   algorithm: SigningAlgorithm
   sharedSecret?: string
   publishDelaySeconds: number
-  accessTokenTtlSeconds: number
-  clockToleranceSeconds: number
+  accessTokenLifetimeSeconds: number // ACCESS_TOKEN_TTL + JWT_CLOCK_TOLERANCE
 }
 
 function generateKeyPair (alg: Exclude<SigningAlgorithm, 'HS256'>): { privateKey: string, publicKey: string } {
@@ -104,7 +103,7 @@ export class KeyRing {
   states (): Array<SigningKey & { state: KeyState, retiresAt?: number }> {
     const now = this.#now()
     const activeIndex = this.#keys.findLastIndex((k) => k.activatesAt <= now)
-    const lingerMs = (this.#settings.accessTokenTtlSeconds + this.#settings.clockToleranceSeconds) * 1000
+    const lingerMs = this.#settings.accessTokenLifetimeSeconds * 1000
     return this.#keys.map((key, i) => {
       if (i > activeIndex) return { ...key, state: 'pending' as const }
       if (i === activeIndex) return { ...key, state: 'active' as const }

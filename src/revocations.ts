@@ -3,10 +3,11 @@
 // kept only as long as an access token of that session could still be unexpired.
 export class RevocationList {
   readonly #until = new Map<string, number>() // session id → epoch ms after which the entry is moot
-  readonly #accessTokenTtlMs: number
+  readonly #lifetimeMs: number
 
-  constructor (accessTokenTtlSeconds: number) {
-    this.#accessTokenTtlMs = accessTokenTtlSeconds * 1000
+  // `accessTokenLifetimeSeconds`: how long after signing an access token can be accepted (TTL + tolerance).
+  constructor (accessTokenLifetimeSeconds: number) {
+    this.#lifetimeMs = accessTokenLifetimeSeconds * 1000
   }
 
   has (sessionId: string): boolean {
@@ -14,12 +15,12 @@ export class RevocationList {
   }
 
   add (sessionId: string, revokedAtMs: number): void {
-    this.#until.set(sessionId, revokedAtMs + this.#accessTokenTtlMs)
+    this.#until.set(sessionId, revokedAtMs + this.#lifetimeMs)
   }
 
   // The oldest revocation that can still matter: what to load from the store at start.
   horizon (nowMs: number): number {
-    return nowMs - this.#accessTokenTtlMs
+    return nowMs - this.#lifetimeMs
   }
 
   prune (nowMs: number): void {

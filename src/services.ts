@@ -4,7 +4,7 @@ import { KeyRing } from './keys.js'
 import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { Sessions } from './sessions.js'
-import type { Db } from './store/database.js'
+import { openDatabase, type Db } from './store/database.js'
 import { SessionStore } from './store/sessions.js'
 import { SigningKeyStore } from './store/signing-keys.js'
 import { UserStore } from './store/users.js'
@@ -12,20 +12,33 @@ import { UserStore } from './store/users.js'
 // The domain, wired once: the server's plugins and the CLI both build it here.
 export function createServices (db: Db, config: Config, now = () => Date.now()) {
   const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db) }
-  const revocations = new RevocationList(config.ACCESS_TOKEN_TTL)
+  // How long an access token can be accepted after it was signed: its lifetime plus the clock tolerance.
+  // Revocations, revoked sessions and superseded keys are all kept exactly that long.
+  const accessTokenLifetimeSeconds = config.ACCESS_TOKEN_TTL + config.JWT_CLOCK_TOLERANCE
+  const revocations = new RevocationList(accessTokenLifetimeSeconds)
   const sessions = new Sessions(store.sessions, store.users, revocations, {
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
-    reuseGraceSeconds: config.REFRESH_REUSE_GRACE
+    reuseGraceSeconds: config.REFRESH_REUSE_GRACE,
+    accessTokenLifetimeSeconds
   }, now)
   const accounts = new Accounts(store.users, hasherFromConfig(config), sessions)
   const keys = new KeyRing(store.signingKeys, {
     algorithm: config.JWT_ALGORITHM,
     sharedSecret: config.JWT_SECRET,
     publishDelaySeconds: config.KEY_PUBLISH_DELAY,
-    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
-    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
+    accessTokenLifetimeSeconds
   }, now)
   return { store, revocations, sessions, accounts, keys }
 }
 
 export type Services = ReturnType<typeof createServices>
+
+// For programs that run once (the CLI, the bench's setup): open the database, use the domain, close it.
+export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config.DATABASE_URL)
+  try {
+    return await use(createServices(db, config), db)
+  } finally {
+    await db.destroy()
+  }
+}

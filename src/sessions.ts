@@ -6,6 +6,7 @@ import type { User, UserStore } from './store/users.js'
 export interface SessionSettings {
   refreshTokenTtlSeconds: number
   reuseGraceSeconds: number
+  accessTokenLifetimeSeconds: number // ACCESS_TOKEN_TTL + JWT_CLOCK_TOLERANCE
 }
 
 export interface ClientInfo { userAgent?: string, ip?: string }
@@ -76,9 +77,10 @@ export class Sessions {
       spend = null
     }
     const next = this.#newRefreshToken(now)
-    const rotated = await this.#store.rotate(spend, { tokenHash: next.tokenHash, sessionId: session.id, expiresAt: next.expiresAt }, iso(now))
-    // Lost the race to spend it between our read and our write: it was spent just now, inside the window.
-    if (!rotated) await this.#store.rotate(null, { tokenHash: next.tokenHash, sessionId: session.id, expiresAt: next.expiresAt }, iso(now))
+    const successor = { tokenHash: next.tokenHash, sessionId: session.id, expiresAt: next.expiresAt }
+    // Losing the race to spend it between our read and our write means it was spent just now, inside the
+    // window: a sibling then.
+    if (!await this.#store.rotate(spend, successor, iso(now))) await this.#store.rotate(null, successor, iso(now))
     return { ok: true, user, sessionId: session.id, refreshToken: next.token, refreshExpiresIn: this.#settings.refreshTokenTtlSeconds }
   }
 
@@ -109,9 +111,10 @@ export class Sessions {
   }
 
   // Deletes what can no longer be used, so the tables do not grow without bound.
-  purge (accessTokenTtlSeconds: number): Promise<{ refreshTokens: number, sessions: number }> {
+  purge (): Promise<{ refreshTokens: number, sessions: number }> {
     const now = this.#now()
-    return this.#store.purge(iso(now), iso(now - this.#settings.reuseGraceSeconds * 1000), iso(now - accessTokenTtlSeconds * 1000))
+    const { reuseGraceSeconds, accessTokenLifetimeSeconds } = this.#settings
+    return this.#store.purge(iso(now), iso(now - reuseGraceSeconds * 1000), iso(now - accessTokenLifetimeSeconds * 1000))
   }
 
   #newRefreshToken (now: number) {

@@ -1,4 +1,4 @@
-import { createVerifier } from 'fast-jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
 import { randomUUID } from 'node:crypto'
 import type { SigningAlgorithm, SigningKey } from './keys.js'
 import type { User } from './store/users.js'
@@ -26,6 +26,22 @@ export const ACCESS_TOKEN_TYP = 'at+jwt'
 
 export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'>, sessionId: string): AccessTokenPayload {
   return { sub: user.id, username: user.username, roles: user.roles, sid: sessionId, jti: randomUUID() }
+}
+
+// Signs access tokens with one key: its kid and `typ: at+jwt` in the header, our issuer and audience, and
+// an expiry `ttlSeconds` ahead. `overrides` are fast-jwt signer options (tests make wrong tokens with them).
+export function createAccessTokenSigner (key: SigningKey, s: { issuer: string, audience: string, ttlSeconds: number },
+  overrides: Record<string, unknown> = {}): (payload: object) => string {
+  return createSigner({
+    key: key.privateKey,
+    algorithm: key.alg,
+    kid: key.kid,
+    header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
+    iss: s.issuer,
+    aud: s.audience,
+    expiresIn: s.ttlSeconds * 1000,
+    ...overrides
+  }) as (payload: object) => string
 }
 
 export interface VerificationSettings {

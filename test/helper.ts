@@ -1,4 +1,3 @@
-import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
 import { join } from 'node:path'
@@ -6,7 +5,7 @@ import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import type { SigningKey } from '../src/keys.js'
 import { createHmac, sign as cryptoSign } from 'node:crypto'
-import { ACCESS_TOKEN_TYP } from '../src/tokens.js'
+import { createAccessTokenSigner } from '../src/tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
 
@@ -59,17 +58,7 @@ export function greet (app: FastifyInstance, authorization?: string): Promise<Li
 // Signs a token with the app's own signing key, so that tests can make tokens that are correctly signed
 // but wrong in some other way (expired, another issuer, …).
 export async function signWithAppKey (app: FastifyInstance, payload: Record<string, unknown>, options: Record<string, unknown> = {}) {
-  const key = app.keys.signing()
-  const sign = createSigner({
-    key: key.privateKey,
-    algorithm: key.alg,
-    kid: key.kid,
-    iss: app.config.JWT_ISSUER,
-    aud: app.config.JWT_AUDIENCE,
-    expiresIn: 60_000,
-    header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
-    ...options
-  })
+  const sign = createAccessTokenSigner(app.keys.signing(), { issuer: app.config.JWT_ISSUER, audience: app.config.JWT_AUDIENCE, ttlSeconds: 60 }, options)
   return sign({ jti: 'test-jti', roles: [], sid: 'test-session', ...payload })
 }
 
