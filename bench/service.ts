@@ -95,8 +95,8 @@ export async function accessTokens (service: Service, count: number): Promise<st
     const tokens: string[] = []
     for (let i = 0; i < count; i++) {
       const user = (await store.users.findById(users[(i * 7919) % users.length].id))!
-      const live = await sessions.start(user, { userAgent: 'bench' })
-      const revoked = await sessions.start(user, { userAgent: 'bench' })
+      const live = (await sessions.start(user, { userAgent: 'bench' }))!
+      const revoked = (await sessions.start(user, { userAgent: 'bench' }))!
       await sessions.revoke({ sessionId: revoked.sessionId }, 'bench')
       tokens.push(sign(accessTokenPayload(user, live.sessionId)))
     }

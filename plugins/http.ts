@@ -1,11 +1,21 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorBody, HttpError } from '../src/errors.js'
+import { DomainError, errorBody, HttpError, InvalidTokenError, type DomainErrorKind } from '../src/errors.js'
 import { QueueFullError } from '../src/limiter.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
+// RFC 6750 §3: a challenge on every 401 of a protected route, and error="invalid_token" when a token was sent.
+const CHALLENGE = 'Bearer realm="auth-service"'
+const INVALID_TOKEN_CHALLENGE = CHALLENGE + ', error="invalid_token"'
+
+const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, unauthorized: 401, 'not-found': 404, conflict: 409 }
+
+// @fastify/jwt's own refusals (request.jwtVerify()): FST_JWT_* and fast-jwt's FAST_JWT_* codes.
+const isJwtPluginError = (err: FastifyError) => typeof err.code === 'string' && /^(FST|FAST)_JWT_/.test(err.code)
+
 // What the HTTP surface accepts and how it fails: JSON bodies only, and every error in one shape,
-// {statusCode, error, message}, with a message that says what was wrong but never echoes the body.
+// {statusCode, error, message}, with a message that says what was wrong but never echoes the body. Domain
+// errors become HTTP answers here and nowhere else.
 export default fp(async function http (fastify) {
   // Fastify parses text/plain by default; this service takes JSON only, so anything else is a 415.
   fastify.removeContentTypeParser('text/plain')
@@ -20,6 +30,16 @@ export default fp(async function http (fastify) {
       request.log.error({ err }, 'the user store is unavailable')
       reply.header('retry-after', '5')
       return reply.code(503).send(errorBody(503, 'The user store is unavailable; retry shortly'))
+    }
+    if (err instanceof DomainError) {
+      const statusCode = DOMAIN_STATUS[err.kind]
+      request.log.info({ statusCode, event: err.kind === 'unauthorized' ? 'login_failed' : undefined, userId: request.user?.sub }, err.message)
+      return reply.code(statusCode).send(errorBody(statusCode, err.message))
+    }
+    if (err instanceof InvalidTokenError || (err.statusCode === 401 && isJwtPluginError(err))) {
+      reply.header('www-authenticate', err instanceof InvalidTokenError && !err.tokenSent ? CHALLENGE : INVALID_TOKEN_CHALLENGE)
+      request.log.info({ statusCode: 401 }, err.message)
+      return reply.code(401).send(errorBody(401, err.message))
     }
     const statusCode = err.statusCode ?? 500
     if (statusCode >= 500 && !(err instanceof HttpError)) {

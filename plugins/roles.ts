@@ -17,4 +17,4 @@ export default fp(async function roles (fastify) {
       done(new HttpError(403, `This requires the ${role} role`))
     }
   })
-}, { name: 'roles', dependencies: ['jwt'] })
+}, { name: 'roles', dependencies: ['authenticate'] })

@@ -10,6 +10,8 @@ declare module 'fastify' {
     sessions: Services['sessions']
     accounts: Services['accounts']
     keys: Services['keys']
+    passwordHasher: Services['hasher']
+    clock: () => number // the one clock of the service (epoch ms); tests move it
   }
 }
 
@@ -22,11 +24,14 @@ export interface StoreOptions {
 export default fp<StoreOptions>(async function store (fastify, opts) {
   const db = await openDatabase(fastify.config.DATABASE_URL)
   fastify.addHook('onClose', async () => { await db.destroy() })
-  const services = createServices(db, fastify.config, opts.clock)
+  const clock = opts.clock ?? Date.now
+  const services = createServices(db, fastify.config, clock)
+  fastify.decorate('clock', clock)
   fastify.decorate('db', db)
   fastify.decorate('store', services.store)
   fastify.decorate('revocations', services.revocations)
   fastify.decorate('sessions', services.sessions)
   fastify.decorate('accounts', services.accounts)
   fastify.decorate('keys', services.keys)
+  fastify.decorate('passwordHasher', services.hasher)
 }, { name: 'store', dependencies: ['env'] })

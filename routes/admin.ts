@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { HttpError } from '../src/errors.js'
 import { AdminUserView, ErrorResponse, IdParams } from '../src/schemas.js'
 
 // User administration, for tokens with the admin role.
@@ -16,22 +15,27 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
     return users.map(({ id, username, roles, disabled, createdAt }) => ({ id, username, roles, disabled, createdAt }))
   })
 
-  for (const action of ['disable', 'enable'] as const) {
-    fastify.post(`/admin/users/:id/${action}`, {
-      onRequest,
-      schema: {
-        summary: action === 'disable' ? 'Refuse the user\'s logins and end every session at once' : 'Allow the user to log in again',
-        params: IdParams,
-        response: { 204: Type.Null(), 404: ErrorResponse, ...guarded }
-      }
-    }, async function (request, reply) {
-      const user = await fastify.accounts.findById(request.params.id)
-      if (!user) throw new HttpError(404, 'No such user')
-      await fastify.accounts.setDisabled(user, action === 'disable')
-      request.log.info({ event: `user_${action}d`, userId: user.id, by: request.user.sub }, `user ${action}d`)
-      return reply.code(204).send(null)
-    })
-  }
+  fastify.post('/admin/users/:id/disable', {
+    onRequest,
+    schema: {
+      summary: 'Refuse the user\'s logins and end every session at once (never the last enabled admin: 409)',
+      params: IdParams,
+      response: { 204: Type.Null(), 404: ErrorResponse, 409: ErrorResponse, ...guarded }
+    }
+  }, async function (request, reply) {
+    await fastify.accounts.setDisabled(request.params.id, true)
+    request.log.info({ event: 'user_disabled', userId: request.params.id, by: request.user.sub }, 'user disabled')
+    return reply.code(204).send(null)
+  })
+
+  fastify.post('/admin/users/:id/enable', {
+    onRequest,
+    schema: { summary: 'Allow the user to log in again', params: IdParams, response: { 204: Type.Null(), 404: ErrorResponse, ...guarded } }
+  }, async function (request, reply) {
+    await fastify.accounts.setDisabled(request.params.id, false)
+    request.log.info({ event: 'user_enabled', userId: request.params.id, by: request.user.sub }, 'user enabled')
+    return reply.code(204).send(null)
+  })
 }
 
 export default admin

@@ -11,12 +11,14 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     const user = await fastify.accounts.authenticate(request.body.username, request.body.password)
-    if (!user) {
+    // No session either when the user's credentials changed (or the user was disabled) while the password
+    // was being checked: the same answer as a wrong password.
+    const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
+    if (!user || !issued) {
       request.log.info({ event: 'login_failed' }, 'login failed')
       // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
       throw new HttpError(401, 'Invalid credentials')
     }
-    const issued = await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     reply.header('cache-control', 'no-store') // RFC 6749 §5.1
     return fastify.tokenResponse(user, issued)
   })

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { AccountError, WrongPasswordError } from '../src/accounts.js'
 import { HttpError } from '../src/errors.js'
 import { ErrorResponse, IdParams, Me, PasswordChangeBody, SessionView } from '../src/schemas.js'
 
@@ -28,10 +27,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
     onRequest: [fastify.authenticate],
     schema: { summary: 'End one of the caller\'s sessions', params: IdParams, response: { 204: Type.Null(), 401: ErrorResponse, 404: ErrorResponse } }
   }, async function (request, reply) {
-    const session = await fastify.sessions.find(request.params.id)
-    // Another user's session is as unknown to the caller as one that never existed.
-    if (!session || session.userId !== request.user.sub || session.revokedAt !== null) throw new HttpError(404, 'No such session')
-    await fastify.sessions.revoke({ sessionId: session.id }, 'ended-by-user')
+    await fastify.sessions.endOwn(request.user.sub, request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -40,19 +36,10 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       summary: 'Change the password; every other session of the user ends',
       body: PasswordChangeBody,
-      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse }
+      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    try {
-      await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)
-    } catch (err) {
-      if (err instanceof WrongPasswordError) {
-        request.log.info({ event: 'login_failed', userId: request.user.sub }, 'wrong current password')
-        throw new HttpError(401, 'Invalid credentials')
-      }
-      if (err instanceof AccountError) throw new HttpError(400, err.message)
-      throw err
-    }
+    await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)
     return reply.code(204).send(null)
   })
 }

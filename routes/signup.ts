@@ -1,8 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AccountError } from '../src/accounts.js'
-import { HttpError } from '../src/errors.js'
 import { ErrorResponse, SignupBody, SignupResponse } from '../src/schemas.js'
-import { UsernameTakenError } from '../src/store/users.js'
 
 // Self-service accounts, only where SIGNUP_ENABLED=true; otherwise the route does not exist (404).
 const signup: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -14,14 +11,8 @@ const signup: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 201: SignupResponse, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    try {
-      const user = await fastify.accounts.create(request.body.username, request.body.password)
-      return reply.code(201).send({ id: user.id, username: user.username })
-    } catch (err) {
-      if (err instanceof AccountError) throw new HttpError(400, err.message)
-      if (err instanceof UsernameTakenError) throw new HttpError(409, 'Username is already taken')
-      throw err
-    }
+    const user = await fastify.accounts.create(request.body.username, request.body.password)
+    return reply.code(201).send({ id: user.id, username: user.username })
   })
 }
 

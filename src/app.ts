@@ -16,7 +16,7 @@ export const options: FastifyServerOptions = {
     // every per-request child logger, which costs the hot path several percent.
     redact: {
       paths: [
-        'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization',
+        'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'authorization',
         ...['password', 'currentPassword', 'newPassword', 'token', 'refreshToken'].flatMap((k) => [k, `body.${k}`, `req.body.${k}`])
       ],
       censor: '[redacted]'

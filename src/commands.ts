@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { AccountError } from './accounts.js'
+import { AccountError, NoSuchUserError } from './accounts.js'
 import { loadConfig } from './load-config.js'
 import { withServices } from './services.js'
-import { UsernameTakenError } from './store/users.js'
 
 const USAGE = `usage: auth-service users|keys <command>
   users add <name>            create a user; the password is read from a prompt or stdin
@@ -93,7 +92,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         break
       }
       case 'set-password':
-        if (!await accounts.find(name!)) throw new AccountError(`no user named "${name}"`)
+        if (!await accounts.find(name!)) throw new NoSuchUserError(`no user named "${name}"`)
         await accounts.setPassword(name!, await readPassword(io, true))
         io.stdout.write(`password of "${name}" replaced\n`)
         break
@@ -116,8 +115,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`error: ${err.message}\n\n${USAGE}\n`)
       return 2
     }
-    const known = err instanceof AccountError || err instanceof UsernameTakenError
-    io.stderr.write(`error: ${known ? err.message : `${(err as Error).message}`}\n`)
+    io.stderr.write(`error: ${(err as Error).message}\n`)
     return 1
   }
 }

@@ -2,13 +2,16 @@ import { Type, type Static } from '@sinclair/typebox'
 
 // The one description of the service's configuration: @fastify/env validates process.env against it,
 // the CLI does the same through env-schema, and `Static` makes it the type of `fastify.config`.
+// The longest access-token lifetime the configuration allows (ACCESS_TOKEN_TTL's maximum).
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86400
+
 export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.String({
     default: 'sqlite:./data/auth.db',
     pattern: '^sqlite:.+$',
     description: 'sqlite:<path> or sqlite::memory:'
   }),
-  ACCESS_TOKEN_TTL: Type.Integer({ default: 900, minimum: 10, maximum: 86400, description: 'access token lifetime, seconds' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ default: 900, minimum: 10, maximum: MAX_ACCESS_TOKEN_TTL_SECONDS, description: 'access token lifetime, seconds' }),
   REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 60, maximum: 31536000, description: 'refresh token lifetime, seconds' }),
   REFRESH_REUSE_GRACE: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a spent refresh token may race its successor' }),
   SIGNUP_ENABLED: Type.Boolean({ default: false }),

@@ -10,6 +10,27 @@ export class HttpError extends Error {
   }
 }
 
+// A refused access token: 401 with an RFC 6750 challenge, error="invalid_token" when a token was sent.
+export class InvalidTokenError extends HttpError {
+  readonly tokenSent: boolean
+  constructor (message: string, tokenSent = true) {
+    super(401, message)
+    this.tokenSent = tokenSent
+  }
+}
+
+// What the domain refuses, and why, in words fit for the person who asked. The domain knows nothing of
+// HTTP: plugins/http.ts turns each kind into a status code, in one place.
+export type DomainErrorKind = 'invalid' | 'unauthorized' | 'not-found' | 'conflict'
+
+export class DomainError extends Error {
+  readonly kind: DomainErrorKind
+  constructor (kind: DomainErrorKind, message: string) {
+    super(message)
+    this.kind = kind
+  }
+}
+
 export interface ErrorBody { statusCode: number, error: string, message: string }
 
 export function errorBody (statusCode: number, message: string): ErrorBody {

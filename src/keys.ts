@@ -10,6 +10,7 @@ export interface SigningKey {
   privateKey: string | Buffer // PEM (PKCS#8), or the shared secret
   publicKey: string | Buffer // PEM (SPKI), or the shared secret
   activatesAt: number // epoch ms
+  lowS: boolean // ES256: only low-S signatures are accepted (keys made since low-S signing)
 }
 
 export interface KeyRingSettings {
@@ -34,7 +35,8 @@ const toKey = (row: SigningKeyRow): SigningKey => ({
   alg: row.alg as SigningAlgorithm,
   privateKey: row.private_key,
   publicKey: row.public_key!,
-  activatesAt: Date.parse(row.activates_at ?? row.created_at)
+  activatesAt: Date.parse(row.activates_at ?? row.created_at),
+  lowS: Number(row.low_s) === 1
 })
 
 // The service's signing keys and their lifecycle, derived from activation times alone:
@@ -66,7 +68,7 @@ export class KeyRing {
     const { sharedSecret, algorithm } = this.#settings
     if (sharedSecret !== undefined) {
       const secret = Buffer.from(sharedSecret, 'utf8')
-      this.#keys = [{ kid: 'shared-secret', alg: 'HS256', privateKey: secret, publicKey: secret, activatesAt: 0 }]
+      this.#keys = [{ kid: 'shared-secret', alg: 'HS256', privateKey: secret, publicKey: secret, activatesAt: 0, lowS: false }]
       return
     }
     let rows = await this.#store.all(algorithm)
@@ -139,7 +141,7 @@ export class KeyRing {
     const { privateKey, publicKey } = generateKeyPair(alg)
     const kid = randomUUID()
     await this.#store.insert({
-      kid, alg, private_key: privateKey, public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString()
+      kid, alg, private_key: privateKey, public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString(), low_s: 1
     })
     return kid
   }

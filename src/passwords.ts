@@ -9,14 +9,28 @@ export interface Argon2Params { memoryCost: number, timeCost: number, parallelis
 // @node-rs/argon2 declares Algorithm as a const enum, which a transpile-only loader cannot inline.
 const ARGON2ID = 2
 
+// Lengths are counted in Unicode code points (NIST SP 800-63B §5.1.1.2): four emoji are four characters.
 export const PASSWORD_MIN_LENGTH = 8
 // Bounds the work an attacker can make us hash per request.
 export const PASSWORD_MAX_LENGTH = 1024
 
 export function passwordProblem (password: string): string | undefined {
-  if (password.length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`
-  if (password.length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`
+  const length = codePoints(password)
+  if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`
+  if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`
   return undefined
+}
+
+function codePoints (s: string): number {
+  let n = 0
+  for (const _ of s) n++ // eslint-disable-line @typescript-eslint/no-unused-vars
+  return n
+}
+
+// What is hashed and verified: the NFKC form, so that every keyboard's spelling of a password (composed or
+// decomposed accents, full-width forms) is the same password (NIST SP 800-63B §5.1.1.2).
+export function normalizePassword (password: string): string {
+  return password.normalize('NFKC')
 }
 
 export function randomPassword (): string {
@@ -31,6 +45,7 @@ export class PasswordHasher {
   readonly #limiter: Limiter
   // Verified against when the user does not exist, so that an unknown username costs what a known one does.
   #dummyHash: Promise<string>
+  #verifications = 0
 
   constructor (params: Argon2Params, limits: { concurrency: number, maxQueued: number }) {
     this.params = params
@@ -44,7 +59,15 @@ export class PasswordHasher {
 
   verify (storedHash: string, password: string): Promise<boolean> {
     // A malformed stored hash never matches.
-    return this.#limiter.run(() => verify(storedHash, password).catch(() => false))
+    return this.#limiter.run(() => {
+      this.#verifications++
+      return verify(storedHash, password).catch(() => false)
+    })
+  }
+
+  // How many verifications have run: the work done for logins, known user or not.
+  get verifications (): number {
+    return this.#verifications
   }
 
   async burn (password: string): Promise<void> {

@@ -1,26 +1,19 @@
 // Session ids whose access tokens must be refused although their signature and expiry are fine. Kept in
-// memory so that the authenticate hook answers with a Map look-up and no store query; an entry is
-// kept only as long as an access token of that session could still be unexpired.
+// memory so that the authenticate hook answers with a Map look-up and no store query; an entry is kept
+// until the last access token of that session has expired (its own exp, plus the clock tolerance).
 export class RevocationList {
   readonly #until = new Map<string, number>() // session id → epoch ms after which the entry is moot
-  readonly #lifetimeMs: number
-
-  // `accessTokenLifetimeSeconds`: how long after signing an access token can be accepted (TTL + tolerance).
-  constructor (accessTokenLifetimeSeconds: number) {
-    this.#lifetimeMs = accessTokenLifetimeSeconds * 1000
-  }
 
   has (sessionId: string): boolean {
     return this.#until.has(sessionId)
   }
 
-  add (sessionId: string, revokedAtMs: number): void {
-    this.#until.set(sessionId, revokedAtMs + this.#lifetimeMs)
+  add (sessionId: string, untilMs: number): void {
+    if ((this.#until.get(sessionId) ?? 0) < untilMs) this.#until.set(sessionId, untilMs)
   }
 
-  // The oldest revocation that can still matter: what to load from the store at start.
-  horizon (nowMs: number): number {
-    return nowMs - this.#lifetimeMs
+  get size (): number {
+    return this.#until.size
   }
 
   prune (nowMs: number): void {

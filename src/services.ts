@@ -5,30 +5,33 @@ import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { Sessions } from './sessions.js'
 import { openDatabase, type Db } from './store/database.js'
+import { SecretStore } from './store/secrets.js'
 import { SessionStore } from './store/sessions.js'
 import { SigningKeyStore } from './store/signing-keys.js'
 import { UserStore } from './store/users.js'
 
 // The domain, wired once: the server's plugins and the CLI both build it here.
 export function createServices (db: Db, config: Config, now = () => Date.now()) {
-  const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db) }
+  const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db), secrets: new SecretStore(db) }
   // How long an access token can be accepted after it was signed: its lifetime plus the clock tolerance.
-  // Revocations, revoked sessions and superseded keys are all kept exactly that long.
+  // Superseded keys are kept that long; revocations, as long as the tokens actually issued can be.
   const accessTokenLifetimeSeconds = config.ACCESS_TOKEN_TTL + config.JWT_CLOCK_TOLERANCE
-  const revocations = new RevocationList(accessTokenLifetimeSeconds)
-  const sessions = new Sessions(store.sessions, store.users, revocations, {
+  const revocations = new RevocationList()
+  const sessions = new Sessions(store.sessions, store.users, store.secrets, revocations, {
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
     reuseGraceSeconds: config.REFRESH_REUSE_GRACE,
-    accessTokenLifetimeSeconds
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
   }, now)
-  const accounts = new Accounts(store.users, hasherFromConfig(config), sessions)
+  const hasher = hasherFromConfig(config)
+  const accounts = new Accounts(store.users, hasher, sessions, now)
   const keys = new KeyRing(store.signingKeys, {
     algorithm: config.JWT_ALGORITHM,
     sharedSecret: config.JWT_SECRET,
     publishDelaySeconds: config.KEY_PUBLISH_DELAY,
     accessTokenLifetimeSeconds
   }, now)
-  return { store, revocations, sessions, accounts, keys }
+  return { store, revocations, sessions, accounts, keys, hasher }
 }
 
 export type Services = ReturnType<typeof createServices>

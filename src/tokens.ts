@@ -28,20 +28,41 @@ export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'
   return { sub: user.id, username: user.username, roles: user.roles, sid: sessionId, jti: randomUUID() }
 }
 
-// Signs access tokens with one key: its kid and `typ: at+jwt` in the header, our issuer and audience, and
-// an expiry `ttlSeconds` ahead. `overrides` are fast-jwt signer options (tests make wrong tokens with them).
-export function createAccessTokenSigner (key: SigningKey, s: { issuer: string, audience: string, ttlSeconds: number },
+// Signs access tokens with one key: its kid and `typ: at+jwt` in the header, our issuer and audience. The
+// payload carries iat and exp (the session decides them and records exp); with `ttlSeconds` the signer
+// sets exp itself (tests and the bench). `overrides` are fast-jwt signer options (tests make wrong tokens
+// with them). ES256 signatures are made low-S (below), whatever the key.
+export function createAccessTokenSigner (key: SigningKey, s: { issuer: string, audience: string, ttlSeconds?: number },
   overrides: Record<string, unknown> = {}): (payload: object) => string {
-  return createSigner({
+  const sign = createSigner({
     key: key.privateKey,
     algorithm: key.alg,
     kid: key.kid,
     header: { alg: key.alg, typ: ACCESS_TOKEN_TYP },
     iss: s.issuer,
     aud: s.audience,
-    expiresIn: s.ttlSeconds * 1000,
+    ...(s.ttlSeconds !== undefined && { expiresIn: s.ttlSeconds * 1000 }),
     ...overrides
   }) as (payload: object) => string
+  return key.alg === 'ES256' ? (payload) => lowS(sign(payload)) : sign
+}
+
+// ECDSA signatures are malleable: if (r, s) verifies, so does (r, n − s), a second spelling of one token.
+// We sign with the low half only and, for keys marked lowS (every key made since), refuse the high half.
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+const P256_HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, '0'), 'hex')
+
+function isHighS (signature: Buffer): boolean {
+  return signature.length === 64 && Buffer.compare(signature.subarray(32), P256_HALF_ORDER) > 0
+}
+
+export function lowS (token: string): string {
+  const dot = token.lastIndexOf('.')
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url')
+  if (!isHighS(signature)) return token
+  const s = P256_ORDER - BigInt('0x' + signature.subarray(32).toString('hex'))
+  Buffer.from(s.toString(16).padStart(64, '0'), 'hex').copy(signature, 32)
+  return token.slice(0, dot + 1) + signature.toString('base64url')
 }
 
 export interface VerificationSettings {
@@ -75,21 +96,28 @@ export function tokenKid (token: string): unknown {
   }
 }
 
-// What fast-jwt does not check: the signature's base64url must be canonical (another spelling of the same
-// bytes would be a second token that verifies), and our own claims must have their types.
-function acceptable (token: string, claims: AccessTokenClaims): boolean {
-  const signature = token.slice(token.lastIndexOf('.') + 1)
-  return Buffer.from(signature, 'base64url').toString('base64url') === signature &&
+// What fast-jwt does not check: the signature's base64url must be canonical and, for keys marked lowS,
+// its ECDSA S value low (either would make a second spelling of one token that verifies); our own claims
+// must have their types; and `iat` may not be in the future (beyond the clock tolerance). Expiry is
+// checked here too, against the service's clock.
+function acceptable (token: string, claims: AccessTokenClaims, key: SigningKey, nowSeconds: number, toleranceSeconds: number): boolean {
+  const encoded = token.slice(token.lastIndexOf('.') + 1)
+  const signature = Buffer.from(encoded, 'base64url')
+  return signature.toString('base64url') === encoded &&
+    !(key.lowS && key.alg === 'ES256' && isHighS(signature)) &&
     typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.username === 'string' &&
-    Array.isArray(claims.roles) && claims.roles.every((r) => typeof r === 'string')
+    Array.isArray(claims.roles) && claims.roles.every((r) => typeof r === 'string') &&
+    typeof claims.iat === 'number' && claims.iat <= nowSeconds + toleranceSeconds &&
+    typeof claims.exp === 'number' && claims.exp + toleranceSeconds > nowSeconds
 }
 
-// Verifies access tokens on the hot path. A header that verified is remembered until its token expires, so
-// a client's later requests cost a Map look-up instead of a signature check, a base64 decode and a JSON
-// parse. The cache key is the whole Authorization header, signature included: only byte-identical headers
-// hit. Failures are never cached, so nobody but a holder of valid tokens can add entries, and it is bounded.
-// The key is chosen by the token's kid among our own keys only (`keyFor`); a key retires only after every
-// token it signed has expired, so cached entries never outlive their key.
+// Verifies access tokens on the hot path. A token that verified is remembered until it expires, so a
+// client's later requests cost a Map look-up instead of a signature check, a base64 decode and a JSON
+// parse. The cache key is the token itself (not the header: `Bearer` has 64 case spellings), and a token
+// has one accepted spelling (canonical base64url, low-S), so one token costs at most one entry. Failures
+// are never cached, so nobody but a holder of valid tokens can add entries, and it is bounded. The key is
+// chosen by the token's kid among our own keys only (`keyFor`); a key retires only after every token it
+// signed has expired, so cached entries never outlive their key.
 export class AccessTokenVerifier {
   readonly #keyFor: (kid: unknown) => SigningKey | undefined
   readonly #verifiers = new Map<string, (token: string) => AccessTokenClaims>()
@@ -98,29 +126,40 @@ export class AccessTokenVerifier {
   readonly #maxEntries: number
   readonly #isRevoked: (claims: AccessTokenClaims) => boolean
   readonly #toleranceSeconds: number
+  readonly #now: () => number
 
-  // `isRevoked` is asked on every call, cached or not: it must answer from memory.
+  // `isRevoked` is asked on every call, cached or not: it must answer from memory. `now` is the service's
+  // clock (epoch ms).
   constructor (settings: VerificationSettings, keyFor: (kid: unknown) => SigningKey | undefined,
-    isRevoked: (claims: AccessTokenClaims) => boolean, maxEntries = 100_000) {
+    isRevoked: (claims: AccessTokenClaims) => boolean, now: () => number = Date.now, maxEntries = 100_000) {
     this.#options = verifyOptions(settings)
     this.#keyFor = keyFor
     this.#isRevoked = isRevoked
     this.#maxEntries = maxEntries
     this.#toleranceSeconds = settings.clockToleranceSeconds
+    this.#now = now
+  }
+
+  get cacheSize (): number {
+    return this.#cache.size
   }
 
   // The claims of the Bearer token in an Authorization header, or undefined if it has none or it is not
   // valid now; never throws.
-  verifyAuthorization (header: string, nowSeconds = Date.now() / 1000): AccessTokenClaims | undefined {
-    const cached = this.#cache.get(header)
+  verifyAuthorization (header: string): AccessTokenClaims | undefined {
+    const token = bearerToken(header)
+    return token === undefined ? undefined : this.verifyToken(token)
+  }
+
+  verifyToken (token: string): AccessTokenClaims | undefined {
+    const nowSeconds = this.#now() / 1000
+    const cached = this.#cache.get(token)
     if (cached !== undefined) {
       const live = cached.exp + this.#toleranceSeconds > nowSeconds
       if (live && !this.#isRevoked(cached)) return cached
-      if (!live) this.#cache.delete(header)
+      if (!live) this.#cache.delete(token)
       return undefined
     }
-    const token = bearerToken(header)
-    if (token === undefined) return undefined
     const key = this.#keyFor(tokenKid(token))
     if (key === undefined) return undefined
     let claims: AccessTokenClaims
@@ -129,12 +168,12 @@ export class AccessTokenVerifier {
     } catch {
       return undefined
     }
-    if (!acceptable(token, claims) || this.#isRevoked(claims)) return undefined
+    if (!acceptable(token, claims, key, nowSeconds, this.#toleranceSeconds) || this.#isRevoked(claims)) return undefined
     if (this.#cache.size >= this.#maxEntries) {
       // Oldest first: Map iterates in insertion order.
       this.#cache.delete(this.#cache.keys().next().value!)
     }
-    this.#cache.set(header, Object.freeze(claims)) // shared by every request that presents it
+    this.#cache.set(token, Object.freeze(claims)) // shared by every request that presents it
     return claims
   }
 
@@ -150,7 +189,8 @@ export class AccessTokenVerifier {
 
 // The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235).
 export function bearerToken (header: string): string | undefined {
-  if (header.length < 8 || header.charCodeAt(6) !== 32 || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined
+  if (header.length < 8 || header.charCodeAt(6) !== 32) return undefined
+  if (!header.startsWith('Bearer') && header.slice(0, 6).toLowerCase() !== 'bearer') return undefined
   const token = header.slice(7)
   return token.length > 0 && !token.includes(' ') ? token : undefined
 }

@@ -1,7 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, claimsOf, build, buildWithLogs, greet, login, loginTokens, refresh, testEnv } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, bearer, build, buildWithLogs, claimsOf, greet, login, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
 
 t.test('GET /me describes the caller', async (t) => {
   const app = await build(t)

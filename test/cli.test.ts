@@ -1,27 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
-import { build, greet, login, loginTokens, testEnv, type Env } from './helper.js'
-
-// The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
-const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
-
-function cli (env: Env, args: string[], stdin = '') {
-  return new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(stdin)
-  })
-}
+import { build, cli, greet, login, loginTokens, testEnv } from './helper.js'
 
 t.test('a user added through the CLI can log in', async (t) => {
   const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })
@@ -61,9 +40,14 @@ t.test('disable, enable and set-password act on logins and sessions', async (t) 
   t.equal((await greet(app, `Bearer ${token}`)).statusCode, 401, "the running server refuses bob's session after its next sync")
   t.match((await cli(env, ['users', 'list'])).stdout, /\tbob\tdisabled\t/)
   t.equal((await cli(env, ['users', 'enable', 'bob'])).code, 0)
-  t.equal((await login(app, 'bob', 'first-password')).statusCode, 200, 'enabled')
+  const again = await loginTokens(app, 'bob', 'first-password')
+  t.equal((await greet(app, `Bearer ${again.token}`)).statusCode, 200, 'enabled: a new session works')
 
   t.equal((await cli(env, ['users', 'set-password', 'bob'], 'second-password\n')).code, 0)
+  t.equal((await app.inject({ method: 'POST', url: '/token/refresh', payload: { refreshToken: again.refreshToken } })).statusCode, 401,
+    'the reset ended the session: its refresh token is refused at once')
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal((await greet(app, `Bearer ${again.token}`)).statusCode, 401, 'and its access token after the next sync')
   t.equal((await login(app, 'bob', 'first-password')).statusCode, 401, 'old password refused')
   t.equal((await login(app, 'bob', 'second-password')).statusCode, 200, 'new password accepted')
 })

@@ -3,17 +3,25 @@ import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign as 
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
-import { addUser, build, loginTokens, signInput, testEnv } from './helper.js'
+import { addUser, build, jwtVerifyAppPath, loginTokens, PASSWORD, signInput, testEnv } from './helper.js'
 
 // Forged and malformed access tokens: each must be refused with 401 (or 413/431 for an oversized header),
-// never a 500, by GET / and by GET /me alike.
-const PASSWORD = 'correct horse battery staple'
+// never a 500, by GET / and GET /me (fastify.authenticate) and by a route that calls request.jwtVerify() alike.
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+
+// (r, s) → (r, n − s): the other ECDSA signature of the same input, which verifies as well.
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+function highS (signature: string): string {
+  const bytes = Buffer.from(signature, 'base64url')
+  const s = P256_ORDER - BigInt('0x' + bytes.subarray(32).toString('hex'))
+  Buffer.from(s.toString(16).padStart(64, '0'), 'hex').copy(bytes, 32)
+  return bytes.toString('base64url')
+}
 
 interface Forge { header: Record<string, unknown>, claims: Record<string, unknown>, raw: (header: unknown, payload: unknown) => string }
 
 async function setup (t: Parameters<typeof build>[0]) {
-  const app = await build(t)
+  const app = await build(t, testEnv(t), { app: jwtVerifyAppPath })
   await addUser(app, 'alice', PASSWORD)
   const { token } = await loginTokens(app, 'alice', PASSWORD)
   const [h, p] = token.split('.')
@@ -30,7 +38,7 @@ async function setup (t: Parameters<typeof build>[0]) {
 }
 
 async function refusedEverywhere (t: Parameters<typeof build>[0], app: FastifyInstance, name: string, authorization: string) {
-  for (const url of ['/', '/me']) {
+  for (const url of ['/', '/me', '/via-jwt-verify']) {
     const res = await app.inject({ method: 'GET', url, headers: { authorization } })
     t.ok([401, 413, 431].includes(res.statusCode), `${name}: ${url} refused (${res.statusCode})`)
     t.not(res.statusCode, 500)
@@ -72,6 +80,7 @@ t.test('broken signatures and tampered payloads', async (t) => {
     'bit-flipped signature': `${header}.${payload}.${flipped.toString('base64url')}`,
     'tampered payload, original signature': `${header}.${b64({ ...forge.claims, roles: ['admin'] })}.${signature}`,
     'non-canonical base64url signature': `${header}.${payload}.${nonCanonical}`,
+    'high-S twin of the signature (ECDSA malleability)': `${header}.${payload}.${highS(signature)}`,
     'padded base64': `${header}.${payload}.${signature}=`,
     'two parts': `${header}.${payload}`,
     'four parts': `${token}.${signature}`
@@ -193,7 +202,7 @@ t.test('a listening server: two Authorization headers and a 100 KB header, sent 
 
 t.test('key confusion: HS256 signed with our public key, in every encoding an attacker might try', async (t) => {
   for (const JWT_ALGORITHM of ['ES256', 'RS256', 'EdDSA']) {
-    const app = await build(t, testEnv(t, { JWT_ALGORITHM }))
+    const app = await build(t, testEnv(t, { JWT_ALGORITHM }), { app: jwtVerifyAppPath })
     await addUser(app, 'alice', PASSWORD)
     const { token } = await loginTokens(app, 'alice', PASSWORD)
     const [h, p] = token.split('.')

@@ -1,7 +1,5 @@
 import t from 'tap'
-import { addUser, build, greet, signWithAppKey, tokenFor } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, build, greet, PASSWORD, signWithAppKey, tokenFor } from './helper.js'
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 t.test('a fresh token is greeted by name, as text/plain', async (t) => {

@@ -1,13 +1,16 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import type { SigningKey } from '../src/keys.js'
 import { createHmac, sign as cryptoSign } from 'node:crypto'
-import { createAccessTokenSigner } from '../src/tokens.js'
+import { createAccessTokenSigner, lowS } from '../src/tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
+// The app plus a route written with request.jwtVerify() (GET /via-jwt-verify).
+export const jwtVerifyAppPath = join(import.meta.dirname, 'fixtures', 'jwt-verify-app.ts')
 
 export type Env = Record<string, string | undefined>
 
@@ -21,10 +24,19 @@ export function testEnv (t: Test, overrides: Env = {}): Env {
   }
 }
 
+// The password of the users tests create.
+export const PASSWORD = 'correct horse battery staple'
+
+export interface BuildOptions {
+  server?: object // server options laid over the app's own
+  clock?: () => number // the service's clock (epoch ms), for tests that move time
+  app?: string // another app module that wraps src/app.ts (test/fixtures)
+}
+
 // Builds the app exactly as `fastify start -o` does (same module, same exported server options);
 // skipOverride only lifts its decorators to the root so that tests can reach app.accounts and the like.
-export async function build (t: Test, env: Env = testEnv(t), serverOptions: object = {}, clock?: () => number): Promise<FastifyInstance> {
-  const app = await helper.build(['-o', appPath], { env, skipOverride: true, clock }, serverOptions) as unknown as FastifyInstance
+export async function build (t: Test, env: Env = testEnv(t), options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock }, options.server ?? {}) as unknown as FastifyInstance
   t.teardown(() => app.close())
   return app
 }
@@ -33,7 +45,7 @@ export async function build (t: Test, env: Env = testEnv(t), serverOptions: obje
 export async function buildWithLogs (t: Test, env: Env = testEnv(t)) {
   const lines: string[] = []
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
-  const app = await build(t, env, { logger: { level: 'trace', stream } })
+  const app = await build(t, env, { server: { logger: { level: 'trace', stream } } })
   return { app, lines }
 }
 
@@ -82,12 +94,32 @@ export function bearer (token: string) {
 export function signInput (key: SigningKey, input: string): string {
   if (key.alg === 'HS256') return createHmac('sha256', key.privateKey).update(input).digest('base64url')
   const digest = key.alg === 'EdDSA' ? null : 'sha256'
-  return cryptoSign(digest, Buffer.from(input), { key: key.privateKey as string, dsaEncoding: 'ieee-p1363' }).toString('base64url')
+  const signature = cryptoSign(digest, Buffer.from(input), { key: key.privateKey as string, dsaEncoding: 'ieee-p1363' }).toString('base64url')
+  return key.alg === 'ES256' ? lowS(`${input}.${signature}`).split('.')[2] : signature // as the service signs
 }
 
 // The claims of a token, read without verifying it.
 export function claimsOf<T = Record<string, unknown>> (token: string): T {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as T
+}
+
+// The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
+const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
+
+export function cli (env: Env, args: string[], stdin = '') {
+  return new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    child.stdin.end(stdin)
+  })
 }
 
 // A free loopback port for a server a test starts (the bench's helper).

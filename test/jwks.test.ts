@@ -4,9 +4,7 @@ import buildGetJwks from 'get-jwks'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, claimsOf, freePort, testEnv, tokenFor } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, build, claimsOf, freePort, PASSWORD, testEnv, tokenFor } from './helper.js'
 
 // A listening service whose issuer is its own URL, as a deployment would configure it.
 async function listening (t: Parameters<typeof build>[0], env: Record<string, string> = {}) {

@@ -1,7 +1,5 @@
 import t from 'tap'
-import { addUser, claimsOf, build, login, testEnv } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, build, claimsOf, login, PASSWORD, testEnv } from './helper.js'
 
 t.test('a stored user logs in and gets a bearer token', async (t) => {
   const app = await build(t)

@@ -1,9 +1,7 @@
 import { hash } from '@node-rs/argon2'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { addUser, build, login, testEnv } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, build, login, PASSWORD, testEnv } from './helper.js'
 
 async function storedHash (app: FastifyInstance, username: string) {
   const row = await app.db.selectFrom('users').select('password_hash').where('username_key', '=', username).executeTakeFirstOrThrow()
@@ -45,4 +43,61 @@ t.test('raising the configured parameters upgrades existing users as they log in
   const after = await build(t, { ...env, ARGON2_MEMORY_KIB: '24576', ARGON2_TIME_COST: '3' })
   t.equal((await login(after, 'alice', PASSWORD)).statusCode, 200)
   t.match(await storedHash(after, 'alice'), /^\$argon2id\$v=19\$m=24576,t=3,p=1\$/)
+})
+
+t.test('password length is counted in code points, not UTF-16 units', async (t) => {
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
+  const signup = (username: string, password: string) => app.inject({ method: 'POST', url: '/signup', payload: { username, password } })
+  const fourEmoji = '🔑🔒🗝️🔐'.replace('\uFE0F', '') // 4 code points, 8 UTF-16 units
+  t.equal(fourEmoji.length, 8, 'eight UTF-16 units')
+  const short = await signup('emoji1', fourEmoji)
+  t.equal(short.statusCode, 400, 'four emoji are four characters: too short')
+  t.match(short.json().message, /at least 8 characters/)
+  t.equal((await signup('emoji2', fourEmoji.repeat(2))).statusCode, 201, 'eight emoji are eight characters: enough')
+  t.equal((await login(app, 'emoji2', fourEmoji.repeat(2))).statusCode, 200)
+})
+
+t.test('NFC and NFD spellings of a password are the same password', async (t) => {
+  const app = await build(t)
+  const nfc = 'café crème brûlée'.normalize('NFC')
+  const nfd = nfc.normalize('NFD')
+  t.not(nfc, nfd, 'two different strings')
+  await addUser(app, 'alice', nfc)
+  await addUser(app, 'bob', nfd)
+  for (const user of ['alice', 'bob']) {
+    t.equal((await login(app, user, nfc)).statusCode, 200, `${user} with NFC`)
+    t.equal((await login(app, user, nfd)).statusCode, 200, `${user} with NFD`)
+  }
+  const fullWidth = 'ｐａｓｓｗｏｒｄ１２３' // NFKC: password123
+  await addUser(app, 'carol', fullWidth)
+  t.equal((await login(app, 'carol', 'password123')).statusCode, 200, 'compatibility forms too (NFKC)')
+})
+
+t.test('a hash made before normalisation verifies its own form once, and is upgraded at login', async (t) => {
+  const app = await build(t)
+  const user = await addUser(app, 'alice', PASSWORD)
+  const nfd = 'crème brûlée à la carte'.normalize('NFD')
+  // As an older release stored it: the raw (here NFD) password, no normalisation flag.
+  const old = await hash(nfd, { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 })
+  await app.db.updateTable('users').set({ password_hash: old, password_normalized: 0 }).where('id', '=', user.id).execute()
+
+  const before = app.passwordHasher.verifications
+  t.equal((await login(app, 'alice', 'wrong password')).statusCode, 401)
+  t.equal(app.passwordHasher.verifications - before, 1, 'one verification per login, not one per form')
+  t.equal((await login(app, 'alice', nfd)).statusCode, 200, 'the old user logs in with the password as typed')
+  const row = await app.db.selectFrom('users').select(['password_hash', 'password_normalized']).where('id', '=', user.id).executeTakeFirstOrThrow()
+  t.equal(row.password_normalized, 1, 'marked normalised')
+  t.not(row.password_hash, old, 'rehashed')
+  t.equal((await login(app, 'alice', nfd.normalize('NFC'))).statusCode, 200, 'now the NFC spelling works too')
+  t.equal((await login(app, 'alice', nfd)).statusCode, 200, 'and the NFD one still does')
+})
+
+t.test('an unknown user costs one password verification, as a known one does', async (t) => {
+  const app = await build(t)
+  await addUser(app, 'alice', PASSWORD)
+  for (const [name, username] of [['known user, wrong password', 'alice'], ['unknown user', 'nobody-by-that-name']]) {
+    const before = app.passwordHasher.verifications
+    t.equal((await login(app, username, 'not the password')).statusCode, 401, name)
+    t.equal(app.passwordHasher.verifications - before, 1, `${name}: one argon2 verification`)
+  }
 })

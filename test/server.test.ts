@@ -13,8 +13,8 @@ const builtApp = join(root, 'dist', 'src', 'app.js')
 
 interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
 
-function startService (env: Env, port: number, cwd = root): Service {
-  const child = spawn(process.execPath, [fastifyCli, 'start', '-o', '-l', 'info', '-a', '127.0.0.1', '-p', String(port), builtApp], {
+function startService (env: Env, port: number, cwd = root, level = 'info'): Service {
+  const child = spawn(process.execPath, [fastifyCli, 'start', '-o', '-l', level, '-a', '127.0.0.1', '-p', String(port), builtApp], {
     cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
@@ -36,7 +36,8 @@ async function listening (service: Service): Promise<void> {
 t.test('a listening server serves the whole flow to an HTTP client written for the Express version', async (t) => {
   const port = await freePort()
   const password = randomBytes(12).toString('base64url')
-  const service = startService(testEnv(t, { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password }), port)
+  // At debug level, so that a refused token's request headers are logged (redacted) too.
+  const service = startService(testEnv(t, { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password }), port, root, 'debug')
   t.teardown(() => { service.child.kill('SIGKILL') })
   await listening(service)
   const base = `http://127.0.0.1:${port}`
@@ -52,13 +53,18 @@ t.test('a listening server serves the whole flow to an HTTP client written for t
   t.match(refused.headers['www-authenticate'], /error="invalid_token"/)
   const badLogin = await axios.post(`${base}/login`, { username: 'admin', password: 'wrong' }, { validateStatus: () => true })
   t.equal(badLogin.status, 401)
+  await axios.post(`${base}/logout`, {}, { headers: { Authorization: `Bearer ${token}` } })
+  const loggedOut = await axios.get(`${base}/`, { headers: { Authorization: `Bearer ${token}` }, validateStatus: () => true })
+  t.equal(loggedOut.status, 401, 'the logged-out token is refused')
 
   service.child.kill('SIGTERM')
   t.equal(await service.exited, 0, 'SIGTERM closes the server cleanly')
   const logs = service.output()
   t.match(logs, /"url":"\/login"/, 'requests were logged')
+  t.match(logs, /"msg":"access token refused"/, 'the refusal was logged with its request headers')
+  t.match(logs, /"authorization":"\[redacted\]"/, 'with Authorization redacted')
   t.notMatch(logs, password, 'the password appears in no log line')
-  t.notMatch(logs, token, 'the token appears in no log line')
+  t.notMatch(logs, token.split('.')[2], 'the token appears in no log line')
 })
 
 t.test('a .env file in the working directory configures the service', async (t) => {

@@ -1,7 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, claimsOf, build, greet, loginTokens, refresh, testEnv } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, bearer, build, claimsOf, greet, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
 
 t.test('refresh rotates: a new pair, and the old refresh token is spent', async (t) => {
   const app = await build(t, testEnv(t, { REFRESH_REUSE_GRACE: '0' }))
@@ -56,20 +54,19 @@ t.test('reuse is logged as an audit event, without the token', async (t) => {
   t.notOk(lines.some((l) => l.includes(first.refreshToken.slice(3))), 'no refresh token in the logs')
 })
 
-t.test('two refreshes racing inside the grace window both succeed', async (t) => {
+t.test('two refreshes racing inside the grace window both succeed, with the same successor', async (t) => {
   const app = await build(t) // REFRESH_REUSE_GRACE defaults to a few seconds
   await addUser(app, 'alice', PASSWORD)
   const first = await loginTokens(app, 'alice', PASSWORD)
   const [x, y] = await Promise.all([refresh(app, first.refreshToken), refresh(app, first.refreshToken)])
   t.equal(x.statusCode, 200)
   t.equal(y.statusCode, 200)
-  t.not(x.json().refreshToken, y.json().refreshToken)
-  for (const res of [x, y]) {
-    t.equal((await greet(app, `Bearer ${res.json().token}`)).statusCode, 200, 'both access tokens work')
-    t.equal((await refresh(app, res.json().refreshToken)).statusCode, 200, 'and both refresh tokens carry on')
-  }
+  t.equal(x.json().refreshToken, y.json().refreshToken, 'one successor: the session keeps one live refresh token')
+  for (const res of [x, y]) t.equal((await greet(app, `Bearer ${res.json().token}`)).statusCode, 200, 'both access tokens work')
   const late = await refresh(app, first.refreshToken)
-  t.equal(late.statusCode, 200, 'still inside the window, a third racer too')
+  t.equal(late.statusCode, 200, 'still inside the window and the successor unspent, a third racer too')
+  t.equal(late.json().refreshToken, x.json().refreshToken, 'with the same successor')
+  t.equal((await refresh(app, x.json().refreshToken)).statusCode, 200, 'which carries on')
 })
 
 t.test('logout refuses the access token on the very next request', async (t) => {
@@ -152,18 +149,20 @@ t.test('the purge deletes ended sessions and unusable refresh tokens, and nothin
   const ended = await loginTokens(app, 'alice', PASSWORD)
   await refresh(app, live.refreshToken) // leaves one spent token behind
   await app.inject({ method: 'POST', url: '/logout', headers: bearer(ended.token) })
-  // Age the ended session and the spent token past every window.
+  // Age the ended session past its last access token's exp.
   const longAgo = new Date(Date.now() - 86_400_000).toISOString()
-  await app.db.updateTable('sessions').set({ revoked_at: longAgo }).where('revoked_at', 'is not', null).execute()
-  await app.db.updateTable('refresh_tokens').set({ spent_at: longAgo }).where('spent_at', 'is not', null).execute()
+  await app.db.updateTable('sessions').set({ revoked_at: longAgo, access_expires_at: longAgo }).where('revoked_at', 'is not', null).execute()
   const count = async (table: 'sessions' | 'refresh_tokens') =>
     Number((await app.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
   t.equal(await count('sessions'), 2)
   t.equal(await count('refresh_tokens'), 3)
 
-  const purged = await app.sessions.purge()
-  t.same(purged, { refreshTokens: 1, sessions: 1 })
+  t.same(await app.sessions.purge(), { refreshTokens: 0, sessions: 1 }, 'the ended session goes, with its refresh token')
   t.equal(await count('sessions'), 1)
-  t.equal(await count('refresh_tokens'), 1, "only the live session's current token is left (the ended one's went with it)")
+  t.equal(await count('refresh_tokens'), 2, "the live session's spent token is kept until it would have expired, for reuse detection")
+
+  await app.db.updateTable('refresh_tokens').set({ expires_at: longAgo }).where('spent_at', 'is not', null).execute()
+  t.same(await app.sessions.purge(), { refreshTokens: 1, sessions: 0 }, 'once past its expiry, the spent token goes too')
+  t.equal(await count('refresh_tokens'), 1, "only the live session's current token is left")
   t.equal((await greet(app, `Bearer ${live.token}`)).statusCode, 200, 'the live session still works')
 })

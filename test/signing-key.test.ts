@@ -1,8 +1,6 @@
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, greet, testEnv, tokenFor } from './helper.js'
-
-const PASSWORD = 'correct horse battery staple'
+import { addUser, build, greet, PASSWORD, testEnv, tokenFor } from './helper.js'
 
 t.test('the signing key persists: a token from before a restart verifies after it', async (t) => {
   const env = testEnv(t)

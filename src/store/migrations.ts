@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely'
 import { Migrator } from 'kysely'
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config.js'
 
 // Versioned, ordered by name, run at every start; Kysely records what has run and takes a lock,
 // so two instances starting together do not both migrate. Written in Kysely's schema builder so
@@ -68,6 +69,43 @@ const migrations: Record<string, Migration> = {
     },
     async down (db: Kysely<any>) {
       await db.schema.alterTable('signing_keys').dropColumn('activates_at').execute()
+    }
+  },
+  // The credential lifecycle: a version on the user row that every credential change moves on, and the
+  // version each session was started under; the expiry of the last access token each session issued;
+  // whether a password hash was made from the NFKC form; keys that sign and accept low-S ECDSA only; and
+  // the service's own secrets (the refresh-token successor key).
+  '0004_credential_lifecycle': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('credentials_version', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.alterTable('users').addColumn('password_normalized', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.alterTable('users').addColumn('last_login_at', 'text').execute()
+      await db.schema.alterTable('sessions').addColumn('credentials_version', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.alterTable('sessions').addColumn('access_expires_at', 'text').execute()
+      await db.schema.createIndex('sessions_access_expires_at').on('sessions').column('access_expires_at').execute()
+      await db.schema.alterTable('signing_keys').addColumn('low_s', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.createTable('service_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute()
+      // Sessions from before this migration: the longest an access token could have lived (the largest
+      // ACCESS_TOKEN_TTL the configuration allows) after the session was last used.
+      const old = await db.selectFrom('sessions').select(['id', 'last_used_at']).execute()
+      for (const row of old) {
+        const until = new Date(Date.parse(row.last_used_at) + MAX_ACCESS_TOKEN_TTL_SECONDS * 1000).toISOString()
+        await db.updateTable('sessions').set({ access_expires_at: until }).where('id', '=', row.id).execute()
+      }
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('service_secrets').execute()
+      await db.schema.alterTable('signing_keys').dropColumn('low_s').execute()
+      await db.schema.dropIndex('sessions_access_expires_at').execute()
+      await db.schema.alterTable('sessions').dropColumn('access_expires_at').execute()
+      await db.schema.alterTable('sessions').dropColumn('credentials_version').execute()
+      await db.schema.alterTable('users').dropColumn('last_login_at').execute()
+      await db.schema.alterTable('users').dropColumn('password_normalized').execute()
+      await db.schema.alterTable('users').dropColumn('credentials_version').execute()
     }
   }
 }

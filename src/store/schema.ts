@@ -9,6 +9,9 @@ export interface UsersTable {
   password_hash: string
   disabled: Generated<number>
   roles: Generated<string> // comma-separated
+  credentials_version: Generated<number> // moves on with every password change, reset and disable
+  password_normalized: Generated<number> // 1: password_hash was made from the NFKC form of the password
+  last_login_at: string | null
   created_at: string
   updated_at: string
 }
@@ -20,6 +23,7 @@ export interface SigningKeysTable {
   public_key: string | null
   created_at: string
   activates_at: string | null // when it starts signing; published before that (null: created_at)
+  low_s: Generated<number> // 1: ECDSA signatures of this key are low-S only, made and accepted (one spelling a token)
 }
 
 export interface SessionsTable {
@@ -32,6 +36,8 @@ export interface SessionsTable {
   ip: string | null
   revoked_at: string | null
   revoked_reason: string | null
+  credentials_version: Generated<number> // the user's credentials version the session was started under
+  access_expires_at: string | null // exp of the last access token issued for the session
 }
 
 export interface RefreshTokensTable {
@@ -42,9 +48,16 @@ export interface RefreshTokensTable {
   spent_at: string | null
 }
 
+export interface ServiceSecretsTable {
+  name: string
+  value: string // base64url
+  created_at: string
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
+  service_secrets: ServiceSecretsTable
 }

@@ -1,4 +1,5 @@
-import type { Selectable } from 'kysely'
+import { sql, type Selectable } from 'kysely'
+import { DomainError } from '../errors.js'
 import type { Db } from './database.js'
 import type { UsersTable } from './schema.js'
 
@@ -6,14 +7,23 @@ export interface User {
   id: string
   username: string
   passwordHash: string
+  passwordNormalized: boolean // the hash was made from the NFKC form of the password
+  credentialsVersion: number
   disabled: boolean
   roles: string[]
   createdAt: string
 }
 
-export class UsernameTakenError extends Error {
-  constructor (username: string) {
-    super(`username "${username}" is already taken`)
+export class UsernameTakenError extends DomainError {
+  constructor () {
+    super('conflict', 'Username is already taken')
+  }
+}
+
+// Disabling the last enabled administrator would leave nobody who can administer the service.
+export class LastAdminError extends DomainError {
+  constructor () {
+    super('conflict', 'the last enabled admin cannot be disabled')
   }
 }
 
@@ -22,6 +32,8 @@ function toUser (row: Selectable<UsersTable>): User {
     id: row.id,
     username: row.username,
     passwordHash: row.password_hash,
+    passwordNormalized: row.password_normalized !== 0,
+    credentialsVersion: Number(row.credentials_version),
     disabled: row.disabled !== 0,
     roles: row.roles === '' ? [] : row.roles.split(','),
     createdAt: row.created_at
@@ -32,6 +44,11 @@ function isUniqueViolation (err: unknown): boolean {
   const code = (err as { code?: string }).code
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505'
 }
+
+const hasAdminRole = sql<boolean>`(',' || roles || ',') like '%,admin,%'`
+
+// A change of credentials: a new password hash (from the NFKC form), or disabling the account.
+export interface CredentialChange { passwordHash?: string, disabled?: true }
 
 // Users as rows. `key` is the normalised, case-folded username that uniqueness and look-ups use.
 export class UserStore {
@@ -48,31 +65,74 @@ export class UserStore {
     return row && toUser(row)
   }
 
-  async insert (user: { id: string, username: string, key: string, passwordHash: string, roles: string[] }): Promise<User> {
-    const now = new Date().toISOString()
+  async insert (user: { id: string, username: string, key: string, passwordHash: string, roles: string[] }, now: string): Promise<User> {
     try {
       await this.#db.insertInto('users').values({
         id: user.id,
         username: user.username,
         username_key: user.key,
         password_hash: user.passwordHash,
+        password_normalized: 1,
         roles: user.roles.join(','),
         created_at: now,
         updated_at: now
       }).execute()
     } catch (err) {
-      if (isUniqueViolation(err)) throw new UsernameTakenError(user.username)
+      if (isUniqueViolation(err)) throw new UsernameTakenError()
       throw err
     }
-    return { id: user.id, username: user.username, passwordHash: user.passwordHash, disabled: false, roles: user.roles, createdAt: now }
+    return { ...user, passwordNormalized: true, credentialsVersion: 0, disabled: false, createdAt: now }
   }
 
-  async update (id: string, changes: { passwordHash?: string, disabled?: boolean }): Promise<void> {
-    await this.#db.updateTable('users').set({
-      ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
-      ...(changes.disabled !== undefined && { disabled: changes.disabled ? 1 : 0 }),
-      updated_at: new Date().toISOString()
-    }).where('id', '=', id).execute()
+  // A stronger hash of the same password (raised parameters, or the NFKC form), written only if the
+  // credentials are still those that were checked: a password changed meanwhile is never overwritten.
+  async rehash (id: string, checkedVersion: number, passwordHash: string, now: string): Promise<void> {
+    await this.#db.updateTable('users').set({ password_hash: passwordHash, password_normalized: 1, updated_at: now })
+      .where('id', '=', id).where('credentials_version', '=', checkedVersion).execute()
+  }
+
+  // Changes the credentials and, in the same transaction, moves the credentials version on and ends every
+  // session started under the old version except `keepSessionId` (carried over to the new version). A
+  // session can only be created or refreshed under the current version (SessionStore), so no session
+  // started from the old state survives, however requests interleave. Returns the revoked sessions, or
+  // undefined when there is no such user.
+  async changeCredentials (id: string, change: CredentialChange, revoke: { reason: string, now: string, keepSessionId?: string }):
+  Promise<Array<{ id: string, accessExpiresAt: string | null }> | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      let update = trx.updateTable('users').set({
+        ...(change.passwordHash !== undefined && { password_hash: change.passwordHash, password_normalized: 1 }),
+        ...(change.disabled && { disabled: 1 }),
+        credentials_version: sql`credentials_version + 1`,
+        updated_at: revoke.now
+      }).where('id', '=', id)
+      if (change.disabled) {
+        // Never the last enabled admin, decided in the same statement that disables.
+        update = update.where((eb) => eb.or([
+          eb.not(hasAdminRole),
+          eb.exists(eb.selectFrom('users as other').select('other.id')
+            .where('other.id', '!=', id).where('other.disabled', '=', 0).where(sql<boolean>`(',' || other.roles || ',') like '%,admin,%'`))
+        ]))
+      }
+      const updated = await update.returning('credentials_version').executeTakeFirst()
+      if (updated === undefined) {
+        if (change.disabled && await trx.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw new LastAdminError()
+        return undefined
+      }
+      if (revoke.keepSessionId !== undefined) {
+        await trx.updateTable('sessions').set({ credentials_version: updated.credentials_version })
+          .where('id', '=', revoke.keepSessionId).where('user_id', '=', id).execute()
+      }
+      let ended = trx.updateTable('sessions').set({ revoked_at: revoke.now, revoked_reason: revoke.reason })
+        .where('user_id', '=', id).where('revoked_at', 'is', null)
+      if (revoke.keepSessionId !== undefined) ended = ended.where('id', '!=', revoke.keepSessionId)
+      const rows = await ended.returning(['id', 'access_expires_at']).execute()
+      return rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+    })
+  }
+
+  async enable (id: string, now: string): Promise<boolean> {
+    const result = await this.#db.updateTable('users').set({ disabled: 0, updated_at: now }).where('id', '=', id).executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
   }
 
   async list (): Promise<User[]> {

@@ -1,0 +1,99 @@
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { InvalidTokenError } from '../src/errors.js'
+import { AccessTokenVerifier, bearerToken, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenPayload
+    user: AccessTokenClaims
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    // Routes that need a user list it in onRequest: onRequest: [fastify.authenticate]. Routes that prefer
+    // @fastify/jwt's form call `await request.jwtVerify()`; both give the same answer for every token.
+    authenticate: onRequestHookHandler
+    accessTokens: AccessTokenVerifier
+  }
+}
+
+// Node keeps the first of several Authorization headers and drops the rest; a request carrying two is
+// ambiguous (which one did a proxy check?), so it is refused.
+function hasSecondAuthorization (raw: string[]): boolean {
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization' && ++seen > 1) return true
+  }
+  return false
+}
+
+// The one verifier behind fastify.authenticate and request.jwtVerify(): signature and claims by our rules
+// (src/tokens.ts), then revocation, from memory only.
+export default fp(async function authenticate (fastify) {
+  const config = fastify.config
+  const keys = fastify.keys
+  const revocations = fastify.revocations
+  const settings = {
+    algorithm: config.JWT_ALGORITHM,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
+  }
+  const verifier = new AccessTokenVerifier(settings, (kid) => keys.verifying(kid), (claims) => revocations.has(claims.sid), fastify.clock)
+  fastify.decorate('accessTokens', verifier)
+
+  // The claims of the request's access token, or the error that refuses it. Synchronous, no I/O.
+  function authorize (request: FastifyRequest): AccessTokenClaims | InvalidTokenError {
+    const header = request.headers.authorization
+    if (header === undefined) return new InvalidTokenError('Missing bearer token', false)
+    if (hasSecondAuthorization(request.raw.rawHeaders)) return new InvalidTokenError('Send one Authorization header')
+    const claims = verifier.verifyAuthorization(header)
+    if (claims === undefined) {
+      // At debug level only, for operators chasing a refusal: the headers that came (the logger redacts
+      // Authorization and Cookie).
+      request.log.debug({ headers: request.headers }, 'access token refused')
+      return new InvalidTokenError('Invalid or expired token')
+    }
+    return claims
+  }
+
+  // The hot path, run before every protected route: synchronous, no promise, no store access.
+  fastify.decorate('authenticate', function authenticate (request, _reply, done) {
+    const result = authorize(request)
+    if (result instanceof InvalidTokenError) return done(result)
+    request.user = result
+    done()
+  } satisfies onRequestHookHandler)
+
+  // @fastify/jwt gives requests jwtVerify(). The token is taken by the same rules as above and refused
+  // with the same errors; fast-jwt then checks it again with the same verify options and our key chosen
+  // by kid, and `trusted` asks our verifier once more (a cache hit), so that options a route passes to
+  // jwtVerify() can only make it stricter.
+  await fastify.register(fastifyJwt, {
+    secret: {
+      public: async (_request: FastifyRequest, token: TokenOrHeader) => {
+        const key = keys.verifying('header' in token ? token.header.kid : token.kid)
+        if (!key) throw new InvalidTokenError('Invalid or expired token')
+        return key.publicKey
+      }
+    },
+    decode: { complete: true },
+    verify: {
+      ...verifyOptions(settings),
+      extractToken (request: FastifyRequest) {
+        const result = authorize(request)
+        if (result instanceof InvalidTokenError) throw result
+        return bearerToken(request.headers.authorization!)
+      }
+    },
+    trusted: (request: FastifyRequest) => !(authorize(request) instanceof InvalidTokenError),
+    messages: {
+      authorizationTokenUntrusted: 'Invalid or expired token',
+      authorizationTokenInvalid: 'Invalid or expired token',
+      authorizationTokenExpiredMessage: 'Invalid or expired token'
+    }
+  })
+}, { name: 'authenticate', dependencies: ['env', 'store', 'keys', 'session-jobs'] })
