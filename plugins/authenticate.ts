@@ -70,8 +70,8 @@ export default fp(async function authenticate (fastify) {
 
   // @fastify/jwt gives requests jwtVerify(). The token is taken by the same rules as above and refused
   // with the same errors; fast-jwt then checks it again with the same verify options and our key chosen
-  // by kid, and `trusted` asks our verifier once more (a cache hit), so that options a route passes to
-  // jwtVerify() can only make it stricter.
+  // by kid, and `trusted` asks our verifier once more (a cache hit) and requires the same token, so that
+  // options a route passes to jwtVerify() can only make it stricter.
   await fastify.register(fastifyJwt, {
     secret: {
       public: async (_request: FastifyRequest, token: TokenOrHeader) => {
@@ -89,7 +89,12 @@ export default fp(async function authenticate (fastify) {
         return bearerToken(request.headers.authorization!)
       }
     },
-    trusted: (request: FastifyRequest) => !(authorize(request) instanceof InvalidTokenError),
+    // The token fast-jwt verified must be the one our verifier accepts in the Authorization header: a
+    // route that takes its token from elsewhere (its own extractToken) is refused rather than trusted.
+    trusted: (request: FastifyRequest, verified: { jti?: unknown }) => {
+      const claims = authorize(request)
+      return !(claims instanceof InvalidTokenError) && claims.jti === verified.jti
+    },
     messages: {
       authorizationTokenUntrusted: 'Invalid or expired token',
       authorizationTokenInvalid: 'Invalid or expired token',

@@ -8,7 +8,7 @@ import { isStoreUnavailable } from '../src/store/database.js'
 const CHALLENGE = 'Bearer realm="auth-service"'
 const INVALID_TOKEN_CHALLENGE = CHALLENGE + ', error="invalid_token"'
 
-const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, unauthorized: 401, 'not-found': 404, conflict: 409 }
+const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, unauthorized: 401, 'token-refused': 401, 'not-found': 404, conflict: 409 }
 
 // @fastify/jwt's own refusals (request.jwtVerify()): FST_JWT_* and fast-jwt's FAST_JWT_* codes.
 const isJwtPluginError = (err: FastifyError) => typeof err.code === 'string' && /^(FST|FAST)_JWT_/.test(err.code)
@@ -33,7 +33,8 @@ export default fp(async function http (fastify) {
     }
     if (err instanceof DomainError) {
       const statusCode = DOMAIN_STATUS[err.kind]
-      request.log.info({ statusCode, event: err.kind === 'unauthorized' ? 'login_failed' : undefined, userId: request.user?.sub }, err.message)
+      if (err.kind === 'token-refused') reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
+      request.log.info({ statusCode, event: err.event, userId: request.user?.sub }, err.message)
       return reply.code(statusCode).send(errorBody(statusCode, err.message))
     }
     if (err instanceof InvalidTokenError || (err.statusCode === 401 && isJwtPluginError(err))) {

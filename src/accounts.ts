@@ -11,7 +11,7 @@ export class AccountError extends DomainError {
   constructor (message: string) { super('invalid', message) }
 }
 export class WrongPasswordError extends DomainError {
-  constructor () { super('unauthorized', 'Invalid credentials') }
+  constructor () { super('unauthorized', 'Invalid credentials', 'login_failed') }
 }
 export class NoSuchUserError extends DomainError {
   constructor (what: string) { super('not-found', what) }
@@ -75,7 +75,8 @@ export class Accounts {
     if (!user || user.disabled || !await this.#verify(user, currentPassword)) throw new WrongPasswordError()
     const problem = passwordProblem(newPassword)
     if (problem) throw new AccountError(`newPassword: ${problem}`)
-    await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(newPassword)) }, 'password-changed', currentSessionId)
+    await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(newPassword)) }, 'password-changed',
+      { sessionId: currentSessionId, checkedVersion: user.credentialsVersion })
   }
 
   // An operator's reset (CLI): every session of the user ends.
@@ -110,8 +111,8 @@ export class Accounts {
     return this.#hasher.verify(user.passwordHash, user.passwordNormalized ? normalizePassword(password) : password)
   }
 
-  async #change (userId: string, change: CredentialChange, reason: string, keepSessionId?: string): Promise<void> {
-    const revoked = await this.#users.changeCredentials(userId, change, { reason, now: this.#iso(), keepSessionId })
+  async #change (userId: string, change: CredentialChange, reason: string, by?: { sessionId: string, checkedVersion: number }): Promise<void> {
+    const revoked = await this.#users.changeCredentials(userId, change, { reason, now: this.#iso(), by })
     if (revoked === undefined) throw new NoSuchUserError('No such user')
     this.#sessions.markRevoked(revoked)
   }

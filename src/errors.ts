@@ -20,14 +20,17 @@ export class InvalidTokenError extends HttpError {
 }
 
 // What the domain refuses, and why, in words fit for the person who asked. The domain knows nothing of
-// HTTP: plugins/http.ts turns each kind into a status code, in one place.
-export type DomainErrorKind = 'invalid' | 'unauthorized' | 'not-found' | 'conflict'
+// HTTP: plugins/http.ts turns each kind into a status code, in one place. 'token-refused': the caller's
+// session ended or changed under the request. `event`: the audit event the refusal is logged as.
+export type DomainErrorKind = 'invalid' | 'unauthorized' | 'token-refused' | 'not-found' | 'conflict'
 
 export class DomainError extends Error {
   readonly kind: DomainErrorKind
-  constructor (kind: DomainErrorKind, message: string) {
+  readonly event?: string
+  constructor (kind: DomainErrorKind, message: string, event?: string) {
     super(message)
     this.kind = kind
+    this.event = event
   }
 }
 

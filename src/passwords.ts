@@ -14,12 +14,17 @@ export const PASSWORD_MIN_LENGTH = 8
 // Bounds the work an attacker can make us hash per request.
 export const PASSWORD_MAX_LENGTH = 1024
 
+// Checked on the NFKC form, which is what is hashed: two spellings of one password get one answer.
 export function passwordProblem (password: string): string | undefined {
-  const length = codePoints(password)
+  // A lone UTF-16 surrogate is not text: it would be hashed as U+FFFD, making different inputs one password.
+  if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
+  const length = codePoints(normalizePassword(password))
   if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`
   return undefined
 }
+
+const LONE_SURROGATE = /\p{Cs}/u
 
 function codePoints (s: string): number {
   let n = 0

@@ -132,3 +132,68 @@ t.test('the last enabled admin cannot be disabled, through the API or the CLI', 
     'with another enabled admin, the first can be disabled')
   t.equal((await cli(env, ['users', 'disable', 'second'])).code, 1, 'and then the second is the last')
 })
+
+// A password change proves the current password, then hashes the new one (slow, and slower under load),
+// then commits. Whatever ended its session or changed the credentials meanwhile wins: the late change is
+// refused, never committed over it.
+async function slowChange (app: FastifyInstance, token: string, newPassword: string) {
+  // Hold the (single) hashing slot with wrong-password logins, so the change waits in the queue.
+  const blockers = Array.from({ length: 6 }, () => login(app, 'alice', 'not the password'))
+  const change = app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token), payload: { currentPassword: PASSWORD, newPassword } })
+  await sleep(30)
+  return { change, blockers }
+}
+
+t.test('a password change whose session is ended while it is in flight is refused, not committed', async (t) => {
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1' }))
+  await addUser(app, 'alice', PASSWORD)
+  const victim = await loginTokens(app, 'alice', PASSWORD)
+  const thief = await loginTokens(app, 'alice', PASSWORD)
+  for (const end of ['DELETE /me/sessions/:id', 'POST /logout'] as const) {
+    const thiefNow = end === 'POST /logout' ? await loginTokens(app, 'alice', PASSWORD) : thief
+    const { change, blockers } = await slowChange(app, thiefNow.token, 'the thief chose this')
+    const ended = end === 'POST /logout'
+      ? await app.inject({ method: 'POST', url: '/logout', headers: bearer(thiefNow.token) })
+      : await app.inject({ method: 'DELETE', url: `/me/sessions/${claimsOf<{ sid: string }>(thiefNow.token).sid}`, headers: bearer(victim.token) })
+    t.equal(ended.statusCode, 204, `${end} ends the thief's session while its change is in flight`)
+    const late = await change
+    await Promise.all(blockers)
+    t.equal(late.statusCode, 401, `${end}: the late change is refused`)
+    t.match(late.headers['www-authenticate'], /invalid_token/)
+    t.equal((await greet(app, `Bearer ${victim.token}`)).statusCode, 200, `${end}: the victim's session lives on`)
+    t.equal((await login(app, 'alice', 'the thief chose this')).statusCode, 401, `${end}: the thief's password was never set`)
+    t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, `${end}: the password is unchanged`)
+  }
+})
+
+t.test('two password changes in flight at once: one wins, the other is refused', async (t) => {
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1' }))
+  await addUser(app, 'alice', PASSWORD)
+  const a = await loginTokens(app, 'alice', PASSWORD)
+  const b = await loginTokens(app, 'alice', PASSWORD)
+  const [ra, rb] = await Promise.all([
+    app.inject({ method: 'PUT', url: '/me/password', headers: bearer(a.token), payload: { currentPassword: PASSWORD, newPassword: 'first new password' } }),
+    app.inject({ method: 'PUT', url: '/me/password', headers: bearer(b.token), payload: { currentPassword: PASSWORD, newPassword: 'second new password' } })
+  ])
+  t.same([ra.statusCode, rb.statusCode].sort(), [204, 401], 'one 204, one 401')
+  const [winner, password] = ra.statusCode === 204 ? [a, 'first new password'] : [b, 'second new password']
+  const loser = winner === a ? b : a
+  t.equal((await greet(app, `Bearer ${winner.token}`)).statusCode, 200, "the winner's session carries on")
+  t.equal((await greet(app, `Bearer ${loser.token}`)).statusCode, 401, "the loser's session is ended")
+  t.equal((await login(app, 'alice', password)).statusCode, 200, "the winner's password is the password")
+})
+
+t.test('a password change in flight when the user is disabled is refused, and enabling revives nothing', async (t) => {
+  const adminPassword = randomBytes(12).toString('base64url')
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword }))
+  const alice = await addUser(app, 'alice', PASSWORD)
+  const root = await loginTokens(app, 'root', adminPassword)
+  const thief = await loginTokens(app, 'alice', PASSWORD)
+  const { change, blockers } = await slowChange(app, thief.token, 'the thief chose this')
+  t.equal((await app.inject({ method: 'POST', url: `/admin/users/${alice.id}/disable`, headers: bearer(root.token) })).statusCode, 204)
+  t.equal((await change).statusCode, 401, 'the late change is refused')
+  await Promise.all(blockers)
+  t.equal((await app.inject({ method: 'POST', url: `/admin/users/${alice.id}/enable`, headers: bearer(root.token) })).statusCode, 204)
+  t.equal((await login(app, 'alice', 'the thief chose this')).statusCode, 401, "the thief's password was never set")
+  t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'the old one stands')
+})

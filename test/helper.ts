@@ -42,10 +42,10 @@ export async function build (t: Test, env: Env = testEnv(t), options: BuildOptio
 }
 
 // An app whose log lines are collected in `lines`.
-export async function buildWithLogs (t: Test, env: Env = testEnv(t)) {
+export async function buildWithLogs (t: Test, env: Env = testEnv(t), options: Omit<BuildOptions, 'server'> = {}) {
   const lines: string[] = []
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
-  const app = await build(t, env, { server: { logger: { level: 'trace', stream } } })
+  const app = await build(t, env, { ...options, server: { logger: { level: 'trace', stream } } })
   return { app, lines }
 }
 

@@ -101,3 +101,17 @@ t.test('an unknown user costs one password verification, as a known one does', a
     t.equal(app.passwordHasher.verifications - before, 1, `${name}: one argon2 verification`)
   }
 })
+
+t.test('a password is measured after normalisation, and must be valid Unicode', async (t) => {
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
+  const signup = (username: string, password: string) => app.inject({ method: 'POST', url: '/signup', payload: { username, password } })
+  const shortNfd = 'éééé'.normalize('NFD') // 8 code points as sent, 4 once normalised
+  t.equal([...shortNfd].length, 8)
+  t.equal((await signup('nfd-user', shortNfd)).statusCode, 400, 'four characters in any spelling are too short')
+  t.equal((await signup('nfc-user', 'éééé')).statusCode, 400, 'the NFC spelling gets the same answer')
+  t.equal((await signup('ligature', 'ﬀﬀﬀﬀ')).statusCode, 201, 'four ligatures are eight characters once normalised (ff)')
+  const lone = '\ud800'.repeat(8) + 'abc'
+  const res = await signup('surrogate', lone)
+  t.equal(res.statusCode, 400, 'a lone surrogate is refused')
+  t.match(res.json().message, /valid Unicode/)
+})

@@ -47,6 +47,14 @@ function isUniqueViolation (err: unknown): boolean {
 
 const hasAdminRole = sql<boolean>`(',' || roles || ',') like '%,admin,%'`
 
+// A user's own credential change whose session ended, or whose credentials changed (another change, a
+// disable), while it was being made: refused, as the request would have been had it arrived a moment later.
+export class StaleCredentialsError extends DomainError {
+  constructor () {
+    super('token-refused', 'Invalid or expired token')
+  }
+}
+
 // A change of credentials: a new password hash (from the NFKC form), or disabling the account.
 export interface CredentialChange { passwordHash?: string, disabled?: true }
 
@@ -92,12 +100,16 @@ export class UserStore {
   }
 
   // Changes the credentials and, in the same transaction, moves the credentials version on and ends every
-  // session started under the old version except `keepSessionId` (carried over to the new version). A
-  // session can only be created or refreshed under the current version (SessionStore), so no session
-  // started from the old state survives, however requests interleave. Returns the revoked sessions, or
-  // undefined when there is no such user.
-  async changeCredentials (id: string, change: CredentialChange, revoke: { reason: string, now: string, keepSessionId?: string }):
+  // session started under the old version. A session can only be created or refreshed under the current
+  // version (SessionStore), so no session started from the old state survives, however requests
+  // interleave. A change made by the user themself (`by`) happens only if the credentials are still those
+  // they proved (`checkedVersion`) and their session is still live: otherwise a change that was hashing
+  // while the session was ended, or while another change or a disable landed, would undo it
+  // (StaleCredentialsError). Their session is carried over to the new version. Returns the revoked
+  // sessions, or undefined when there is no such user.
+  async changeCredentials (id: string, change: CredentialChange, revoke: { reason: string, now: string, by?: { sessionId: string, checkedVersion: number } }):
   Promise<Array<{ id: string, accessExpiresAt: string | null }> | undefined> {
+    const by = revoke.by
     return this.#db.transaction().execute(async (trx) => {
       let update = trx.updateTable('users').set({
         ...(change.passwordHash !== undefined && { password_hash: change.passwordHash, password_normalized: 1 }),
@@ -113,18 +125,25 @@ export class UserStore {
             .where('other.id', '!=', id).where('other.disabled', '=', 0).where(sql<boolean>`(',' || other.roles || ',') like '%,admin,%'`))
         ]))
       }
+      if (by !== undefined) {
+        update = update.where('credentials_version', '=', by.checkedVersion).where('disabled', '=', 0)
+          .where((eb) => eb.exists(eb.selectFrom('sessions').select('sessions.id')
+            .where('sessions.id', '=', by.sessionId).where('sessions.user_id', '=', id)
+            .where('sessions.revoked_at', 'is', null).where('sessions.credentials_version', '=', by.checkedVersion)))
+      }
       const updated = await update.returning('credentials_version').executeTakeFirst()
       if (updated === undefined) {
-        if (change.disabled && await trx.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw new LastAdminError()
-        return undefined
+        if (!await trx.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) return undefined
+        throw by !== undefined ? new StaleCredentialsError() : new LastAdminError()
       }
-      if (revoke.keepSessionId !== undefined) {
+      const keepSessionId = by?.sessionId
+      if (keepSessionId !== undefined) {
         await trx.updateTable('sessions').set({ credentials_version: updated.credentials_version })
-          .where('id', '=', revoke.keepSessionId).where('user_id', '=', id).execute()
+          .where('id', '=', keepSessionId).where('user_id', '=', id).execute()
       }
       let ended = trx.updateTable('sessions').set({ revoked_at: revoke.now, revoked_reason: revoke.reason })
         .where('user_id', '=', id).where('revoked_at', 'is', null)
-      if (revoke.keepSessionId !== undefined) ended = ended.where('id', '!=', revoke.keepSessionId)
+      if (keepSessionId !== undefined) ended = ended.where('id', '!=', keepSessionId)
       const rows = await ended.returning(['id', 'access_expires_at']).execute()
       return rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
     })
