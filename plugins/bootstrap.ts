@@ -7,7 +7,8 @@ export default fp(async function bootstrap (fastify) {
   const result = await bootstrapAdmin(fastify.accounts, {
     username: ADMIN_USERNAME,
     password: ADMIN_PASSWORD,
-    passwordFile: ADMIN_PASSWORD_FILE
+    passwordFile: ADMIN_PASSWORD_FILE,
+    report: (notice) => fastify.log[notice.level]({ path: notice.path }, notice.message)
   })
   if (result.action === 'created') {
     fastify.log.warn({ username: result.username, passwordFile: result.passwordFile },

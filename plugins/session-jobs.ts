@@ -6,6 +6,7 @@ import { every } from '../src/periodic.js'
 // are purged every SESSION_PURGE_INTERVAL. Both run once at start too.
 export default fp(async function sessionJobs (fastify) {
   const { REVOCATION_SYNC_INTERVAL, SESSION_PURGE_INTERVAL } = fastify.config
+  await fastify.sessions.loadSecrets()
   let since = await fastify.sessions.syncRevocations()
   const purge = async () => {
     const purged = await fastify.sessions.purge()

@@ -22,7 +22,10 @@ export interface StoreOptions {
 }
 
 export default fp<StoreOptions>(async function store (fastify, opts) {
-  const db = await openDatabase(fastify.config.DATABASE_URL)
+  const db = await openDatabase(fastify.config.DATABASE_URL, {
+    lockTimeoutMs: fastify.config.DATABASE_LOCK_TIMEOUT * 1000,
+    report: (notice) => fastify.log[notice.level]({ path: notice.path }, notice.message)
+  })
   fastify.addHook('onClose', async () => { await db.destroy() })
   const clock = opts.clock ?? Date.now
   const services = createServices(db, fastify.config, clock)

@@ -15,7 +15,10 @@ const Jwk = Type.Object({
 
 // What other services need to verify our tokens without sharing a secret.
 const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { JWT_ISSUER, JWT_ALGORITHM, KEY_PUBLISH_DELAY } = fastify.config
+  const { JWT_ISSUER, JWT_ALGORITHM, KEY_PUBLISH_DELAY, PUBLIC_URL, PORT } = fastify.config
+  // Published URLs come from configuration only, never from the request's Host header (which anyone can
+  // set, and a shared cache would serve to everyone).
+  const base = (PUBLIC_URL ?? `http://localhost:${PORT}`).replace(/\/$/, '')
   // Consumers may cache the key set; a new key is published KEY_PUBLISH_DELAY before it signs, so caches
   // must expire well within that.
   const maxAge = Math.max(0, Math.min(300, Math.floor(KEY_PUBLISH_DELAY / 2)))
@@ -42,9 +45,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
         })
       }
     }
-  }, async function (request, reply) {
-    // An issuer that is a URL is where we are published; otherwise the address the client used.
-    const base = /^https?:\/\//.test(JWT_ISSUER) ? JWT_ISSUER.replace(/\/$/, '') : `${request.protocol}://${request.host}`
+  }, async function (_request, reply) {
     reply.header('cache-control', `public, max-age=${maxAge}`)
     return {
       issuer: JWT_ISSUER,

@@ -1,10 +1,11 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Accounts } from './accounts.js'
 import { randomPassword } from './passwords.js'
+import { privateDir, type Report } from './private-files.js'
 import { UsernameTakenError } from './store/users.js'
 
-export interface BootstrapSettings { username: string, password?: string, passwordFile: string }
+export interface BootstrapSettings { username: string, password?: string, passwordFile: string, report?: Report }
 export type BootstrapResult =
   | { action: 'none' }
   | { action: 'created', username: string, passwordFile?: string }
@@ -20,7 +21,8 @@ export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSet
   }
   if (await accounts.count() > 0) return { action: 'none' }
   const password = randomPassword()
-  await mkdir(dirname(settings.passwordFile), { recursive: true })
+  // Created 0700 if absent; an existing folder is left as it is, with a warning if others may enter it.
+  privateDir(dirname(settings.passwordFile), () => false, settings.report ?? (() => {}))
   await writeFile(settings.passwordFile, password + '\n', { mode: 0o600 })
   await chmod(settings.passwordFile, 0o600) // writeFile's mode applies only when it creates the file
   const result = await createIfAbsent(accounts, settings.username, password)

@@ -11,6 +11,13 @@ export const ConfigSchema = Type.Object({
     pattern: '^sqlite:.+$',
     description: 'sqlite:<path> or sqlite::memory:'
   }),
+  DATABASE_LOCK_TIMEOUT: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a write may wait for a database locked by another process before 503' }),
+  // Where the service is reached from outside: the base of the URLs it publishes (discovery document).
+  // Never taken from a request's Host header. Unset: http://localhost:<PORT>.
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$', description: 'http(s)://host[:port][/path]' })),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'port to listen on (read by fastify-cli too)' }),
+  // Encrypts private signing keys and the service's other secrets at rest (AES-256-GCM).
+  KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 32, description: 'at least 32 characters; keep it outside the database and its backups' })),
   ACCESS_TOKEN_TTL: Type.Integer({ default: 900, minimum: 10, maximum: MAX_ACCESS_TOKEN_TTL_SECONDS, description: 'access token lifetime, seconds' }),
   REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 60, maximum: 31536000, description: 'refresh token lifetime, seconds' }),
   REFRESH_REUSE_GRACE: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a spent refresh token may race its successor' }),

@@ -1,4 +1,5 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey } from 'node:crypto'
+import { SecretBox } from './secret-box.js'
 import type { SigningKeyRow, SigningKeyStore } from './store/signing-keys.js'
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
@@ -30,10 +31,10 @@ function generateKeyPair (alg: Exclude<SigningAlgorithm, 'HS256'>): { privateKey
   }
 }
 
-const toKey = (row: SigningKeyRow): SigningKey => ({
+const toKey = (row: SigningKeyRow, privateKey: string): SigningKey => ({
   kid: row.kid,
   alg: row.alg as SigningAlgorithm,
-  privateKey: row.private_key,
+  privateKey,
   publicKey: row.public_key!,
   activatesAt: Date.parse(row.activates_at ?? row.created_at),
   lowS: Number(row.low_s) === 1
@@ -50,12 +51,15 @@ export class KeyRing {
   readonly #store: SigningKeyStore
   readonly #settings: KeyRingSettings
   readonly #now: () => number
+  readonly #box: SecretBox
   #keys: SigningKey[] = []
 
-  constructor (store: SigningKeyStore, settings: KeyRingSettings, now = () => Date.now()) {
+  // `box` encrypts private keys at rest when KEY_ENCRYPTION_KEY is set.
+  constructor (store: SigningKeyStore, settings: KeyRingSettings, now = () => Date.now(), box = new SecretBox()) {
     this.#store = store
     this.#settings = settings
     this.#now = now
+    this.#box = box
   }
 
   get shared (): boolean {
@@ -76,7 +80,17 @@ export class KeyRing {
       await this.#insert(this.#now())
       rows = await this.#store.all(algorithm)
     }
-    this.#keys = rows.map(toKey).sort((a, b) => a.activatesAt - b.activatesAt || (a.kid < b.kid ? -1 : 1))
+    const keys = []
+    for (const row of rows) keys.push(toKey(row, await this.#privateKey(row)))
+    this.#keys = keys.sort((a, b) => a.activatesAt - b.activatesAt || (a.kid < b.kid ? -1 : 1))
+  }
+
+  // The PEM of a row's private key. With KEY_ENCRYPTION_KEY, a key stored in the clear (made before the
+  // variable was set) is encrypted in place.
+  async #privateKey (row: SigningKeyRow): Promise<string> {
+    const pem = this.#box.open(row.private_key, row.kid, 'the signing keys')
+    if (this.#box.keyed && !SecretBox.isSealed(row.private_key)) await this.#store.setPrivateKey(row.kid, this.#box.seal(pem, row.kid))
+    return pem
   }
 
   // A new key, published now and signing after KEY_PUBLISH_DELAY. No restart, nobody logged out.
@@ -141,7 +155,7 @@ export class KeyRing {
     const { privateKey, publicKey } = generateKeyPair(alg)
     const kid = randomUUID()
     await this.#store.insert({
-      kid, alg, private_key: privateKey, public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString(), low_s: 1
+      kid, alg, private_key: this.#box.seal(privateKey, kid), public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString(), low_s: 1
     })
     return kid
   }

@@ -3,6 +3,7 @@ import type { Config } from './config.js'
 import { KeyRing } from './keys.js'
 import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
+import { SecretBox } from './secret-box.js'
 import { Sessions } from './sessions.js'
 import { openDatabase, type Db } from './store/database.js'
 import { SecretStore } from './store/secrets.js'
@@ -12,7 +13,8 @@ import { UserStore } from './store/users.js'
 
 // The domain, wired once: the server's plugins and the CLI both build it here.
 export function createServices (db: Db, config: Config, now = () => Date.now()) {
-  const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db), secrets: new SecretStore(db) }
+  const box = new SecretBox(config.KEY_ENCRYPTION_KEY)
+  const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db), secrets: new SecretStore(db, box) }
   // How long an access token can be accepted after it was signed: its lifetime plus the clock tolerance.
   // Superseded keys are kept that long; revocations, as long as the tokens actually issued can be.
   const accessTokenLifetimeSeconds = config.ACCESS_TOKEN_TTL + config.JWT_CLOCK_TOLERANCE
@@ -30,7 +32,7 @@ export function createServices (db: Db, config: Config, now = () => Date.now()) 
     sharedSecret: config.JWT_SECRET,
     publishDelaySeconds: config.KEY_PUBLISH_DELAY,
     accessTokenLifetimeSeconds
-  }, now)
+  }, now, box)
   return { store, revocations, sessions, accounts, keys, hasher }
 }
 
@@ -38,7 +40,7 @@ export type Services = ReturnType<typeof createServices>
 
 // For programs that run once (the CLI, the bench's setup): open the database, use the domain, close it.
 export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config.DATABASE_URL)
+  const db = await openDatabase(config.DATABASE_URL, { lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT * 1000 })
   try {
     return await use(createServices(db, config), db)
   } finally {

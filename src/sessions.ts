@@ -164,11 +164,21 @@ export class Sessions {
     return { ok: false, reuse: { sessionId: session.id, userId: user.id } }
   }
 
-  async #successorOf (token: string): Promise<string> {
+  // Loads (or makes) the key refresh-token successors are derived with; at start, so that a store whose
+  // secrets cannot be read stops the start rather than the first refresh.
+  async loadSecrets (): Promise<void> {
+    await this.#successorKeyOnce()
+  }
+
+  #successorKeyOnce (): Promise<Buffer> {
     this.#successorKey ??= this.#secrets.getOrCreate(SUCCESSOR_KEY, () => randomBytes(32).toString('base64url'), iso(this.#now()))
       .then((value) => Buffer.from(value, 'base64url'))
       .catch((err) => { this.#successorKey = undefined; throw err })
-    return REFRESH_PREFIX + createHmac('sha256', await this.#successorKey).update(token).digest('base64url')
+    return this.#successorKey
+  }
+
+  async #successorOf (token: string): Promise<string> {
+    return REFRESH_PREFIX + createHmac('sha256', await this.#successorKeyOnce()).update(token).digest('base64url')
   }
 
   #accessTimes (now: number) {

@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { addUser, build, claimsOf, freePort, PASSWORD, testEnv, tokenFor } from './helper.js'
 
-// A listening service whose issuer is its own URL, as a deployment would configure it.
+// A listening service whose issuer and public URL are its own URL, as a deployment would configure it.
 async function listening (t: Parameters<typeof build>[0], env: Record<string, string> = {}) {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
-  const app = await build(t, testEnv(t, { JWT_ISSUER: issuer, JWT_AUDIENCE: 'orders-api', ...env }))
+  const app = await build(t, testEnv(t, { JWT_ISSUER: issuer, PUBLIC_URL: issuer, JWT_AUDIENCE: 'orders-api', ...env }))
   await app.listen({ port, host: '127.0.0.1' })
   await addUser(app, 'alice', PASSWORD)
   return { app, issuer, token: await tokenFor(app, 'alice', PASSWORD) }
@@ -40,6 +40,19 @@ t.test('the discovery document names the issuer, the JWKS URL, the algorithm and
     grant_types_supported: ['password', 'refresh_token'],
     id_token_signing_alg_values_supported: ['ES256']
   })
+  for (const host of ['evil.example', 'evil.example:443', '127.0.0.1:1']) {
+    const forged = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host, 'x-forwarded-host': host, 'x-forwarded-proto': 'https' } })
+    t.same(forged.json(), doc, `Host: ${host} changes nothing`)
+  }
+})
+
+t.test('without PUBLIC_URL, the published URLs are http://localhost:<PORT>, whatever the Host header', async (t) => {
+  const app = await build(t, testEnv(t, { PORT: '4321' }))
+  const res = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host: 'evil.example' } })
+  t.equal(res.json().jwks_uri, 'http://localhost:4321/.well-known/jwks.json')
+  t.equal(res.json().token_endpoint, 'http://localhost:4321/login')
+  const bad = await build(t, testEnv(t, { PUBLIC_URL: 'javascript:alert(1)' })).catch((err: Error) => err)
+  t.match(String(bad), /env\/PUBLIC_URL must match pattern/, 'a PUBLIC_URL that is not an http(s) URL stops the start')
 })
 
 t.test("jose's createRemoteJWKSet + jwtVerify verify our tokens against the live JWKS URL", async (t) => {

@@ -13,8 +13,8 @@ const builtApp = join(root, 'dist', 'src', 'app.js')
 
 interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
 
-function startService (env: Env, port: number, cwd = root, level = 'info'): Service {
-  const child = spawn(process.execPath, [fastifyCli, 'start', '-o', '-l', level, '-a', '127.0.0.1', '-p', String(port), builtApp], {
+function startService (env: Env, port: number, cwd = root, level = 'info', withOptions = true): Service {
+  const child = spawn(process.execPath, [fastifyCli, 'start', ...(withOptions ? ['-o'] : []), '-l', level, '-a', '127.0.0.1', '-p', String(port), builtApp], {
     cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
@@ -85,4 +85,27 @@ t.test('a bad configuration value stops the real start-up, naming the variable',
   t.not(await service.exited, 0, 'the process exits with an error')
   t.match(service.output(), /env\/ACCESS_TOKEN_TTL must be integer/)
   t.notMatch(service.output(), 'Server listening')
+})
+
+t.test('started without -o, the service refuses to run on Fastify\'s defaults, in one line', async (t) => {
+  const service = startService(testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }), await freePort(), root, 'info', false)
+  t.teardown(() => { service.child.kill('SIGKILL') })
+  t.not(await service.exited, 0, 'the process exits with an error')
+  t.match(service.output(), /the server options were not applied: start the service with `fastify start -o dist\/src\/app.js`, as `npm start` does/)
+  t.notMatch(service.output(), 'Server listening')
+})
+
+t.test('a wrong KEY_ENCRYPTION_KEY stops the real start-up with a clear line', async (t) => {
+  const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password', KEY_ENCRYPTION_KEY: randomBytes(24).toString('base64url') })
+  const port = await freePort()
+  const first = startService(env, port)
+  t.teardown(() => { first.child.kill('SIGKILL') })
+  await listening(first)
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0)
+  const wrong = startService({ ...env, KEY_ENCRYPTION_KEY: randomBytes(24).toString('base64url') }, port)
+  t.teardown(() => { wrong.child.kill('SIGKILL') })
+  t.not(await wrong.exited, 0, 'the process exits with an error')
+  t.match(wrong.output(), /env\/KEY_ENCRYPTION_KEY does not decrypt the signing keys in the store \(a different key\?\)/)
+  t.notMatch(wrong.output(), 'Server listening')
 })

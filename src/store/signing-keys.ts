@@ -18,6 +18,10 @@ export class SigningKeyStore {
     if (kids.length > 0) await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).execute()
   }
 
+  async setPrivateKey (kid: string, privateKey: string): Promise<void> {
+    await this.#db.updateTable('signing_keys').set({ private_key: privateKey }).where('kid', '=', kid).execute()
+  }
+
   async insert (row: SigningKeyRow): Promise<void> {
     await this.#db.insertInto('signing_keys').values(row).execute()
   }

@@ -1,0 +1,54 @@
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import t from 'tap'
+import { buildWithLogs, login, PASSWORD, testEnv, type Env } from './helper.js'
+
+const mode = (path: string) => (statSync(path).mode & 0o777).toString(8)
+
+// A configuration whose database lives in `name`, a folder under the test's own directory.
+function envIn (t: Parameters<typeof testEnv>[0], name: string, overrides: Env = {}): { env: Env, dir: string } {
+  const base = testEnv(t) // makes the test's directory (once: t.testdir() starts it afresh)
+  const dir = join(dirname(base.ADMIN_PASSWORD_FILE!), name)
+  return { dir, env: { ...base, DATABASE_URL: `sqlite:${join(dir, 'auth.db')}`, ...overrides } }
+}
+
+t.test('a fresh start makes the data folder 0700 and every file in it 0600', async (t) => {
+  const { dir: data, env } = envIn(t, 'data') // absent: the service creates it
+  const { app } = await buildWithLogs(t, { ...env, ADMIN_PASSWORD_FILE: join(data, 'admin-password.txt') })
+  const password = (await import('node:fs')).readFileSync(join(data, 'admin-password.txt'), 'utf8').trim()
+  t.equal((await login(app, 'admin', password)).statusCode, 200) // writes: the WAL and SHM exist now
+  t.equal(mode(data), '700', 'the folder')
+  const files = readdirSync(data).sort()
+  t.same(files, ['admin-password.txt', 'auth.db', 'auth.db-shm', 'auth.db-wal'])
+  for (const file of files) t.equal(mode(join(data, file)), '600', file)
+})
+
+t.test('a start over a folder of its own with loose modes tightens them, with one log line each', async (t) => {
+  const { dir: data, env } = envIn(t, 'data', { ADMIN_PASSWORD: PASSWORD })
+  const first = await buildWithLogs(t, env)
+  t.equal((await login(first.app, 'admin', PASSWORD)).statusCode, 200)
+  await first.app.close()
+  chmodSync(data, 0o755)
+  for (const file of readdirSync(data)) chmodSync(join(data, file), 0o644)
+
+  const { app, lines } = await buildWithLogs(t, env)
+  t.equal(mode(data), '700', 'the folder tightened')
+  for (const file of readdirSync(data)) t.equal(mode(join(data, file)), '600', `${file} tightened`)
+  const notices = lines.map((l) => JSON.parse(l)).filter((l) => /^tightened/.test(l.msg))
+  t.ok(notices.some((l) => l.msg === `tightened the service's folder ${data} from 755 to 700`), 'the folder, logged')
+  t.ok(notices.some((l) => l.msg === `tightened ${join(data, 'auth.db')} from 644 to 600`), 'the database, logged')
+  t.equal((await login(app, 'admin', PASSWORD)).statusCode, 200, 'and the service works')
+})
+
+t.test('a shared folder is never tightened, only warned about', async (t) => {
+  const { dir: shared, env } = envIn(t, 'shared', { ADMIN_PASSWORD: PASSWORD })
+  mkdirSync(shared, { mode: 0o777 })
+  chmodSync(shared, 0o1777) // sticky and world-writable, as /tmp is
+  writeFileSync(join(shared, 'someone-elses-file'), 'x')
+  const { app, lines } = await buildWithLogs(t, env)
+  t.equal((statSync(shared).mode & 0o7777).toString(8), '1777', 'left as it was')
+  t.equal(mode(join(shared, 'auth.db')), '600', 'our own file in it is private')
+  const warning = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40 && l.path === shared)
+  t.match(warning?.msg, /is 777: other users may list it/, 'a warning names the folder')
+  t.equal((await login(app, 'admin', PASSWORD)).statusCode, 200)
+})
