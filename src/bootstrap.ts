@@ -1,8 +1,7 @@
-import { chmod, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Accounts } from './accounts.js'
 import { randomPassword } from './passwords.js'
-import { privateDir, type Report } from './private-files.js'
+import { privateDir, privateFile, writePrivateFile, type Report } from './private-files.js'
 import { UsernameTakenError } from './store/users.js'
 
 export interface BootstrapSettings { username: string, password?: string, passwordFile: string, report?: Report }
@@ -15,6 +14,9 @@ export type BootstrapResult =
 // - no ADMIN_PASSWORD and no users at all: create ADMIN_USERNAME with a random password, written to a
 //   file only its owner can read (the caller logs the file's path, never the password).
 export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSettings): Promise<BootstrapResult> {
+  const report = settings.report ?? (() => {})
+  // A password file left from an earlier start: still the service's own, and private.
+  privateFile(settings.passwordFile, report)
   if (settings.password !== undefined) {
     if (await accounts.find(settings.username)) return { action: 'none' }
     return createIfAbsent(accounts, settings.username, settings.password)
@@ -22,9 +24,8 @@ export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSet
   if (await accounts.count() > 0) return { action: 'none' }
   const password = randomPassword()
   // Created 0700 if absent; an existing folder is left as it is, with a warning if others may enter it.
-  privateDir(dirname(settings.passwordFile), () => false, settings.report ?? (() => {}))
-  await writeFile(settings.passwordFile, password + '\n', { mode: 0o600 })
-  await chmod(settings.passwordFile, 0o600) // writeFile's mode applies only when it creates the file
+  privateDir(dirname(settings.passwordFile), () => false, report)
+  writePrivateFile(settings.passwordFile, password + '\n', report)
   const result = await createIfAbsent(accounts, settings.username, password)
   return result.action === 'created' ? { ...result, passwordFile: settings.passwordFile } : result
 }

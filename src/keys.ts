@@ -118,7 +118,10 @@ export class KeyRing {
 
   states (): Array<SigningKey & { state: KeyState, retiresAt?: number }> {
     const now = this.#now()
-    const activeIndex = this.#keys.findLastIndex((k) => k.activatesAt <= now)
+    // The newest key whose time has come signs. If none has (a clock behind the one that made the first
+    // key, on another instance or after the clock was stepped back), the oldest does: it is published
+    // already, and refusing every login until the clocks agree would help nobody.
+    const activeIndex = Math.max(0, this.#keys.findLastIndex((k) => k.activatesAt <= now))
     const lingerMs = this.#settings.accessTokenLifetimeSeconds * 1000
     return this.#keys.map((key, i) => {
       if (i > activeIndex) return { ...key, state: 'pending' as const }

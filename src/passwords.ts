@@ -18,6 +18,8 @@ export const PASSWORD_MAX_LENGTH = 1024
 export function passwordProblem (password: string): string | undefined {
   // A lone UTF-16 surrogate is not text: it would be hashed as U+FFFD, making different inputs one password.
   if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
+  // U+FFFD is what bytes that are not UTF-8 become when the body is decoded: different inputs, one password.
+  if (password.includes('\uFFFD')) return 'password must be valid Unicode text (it has bytes that are not UTF-8, or U+FFFD)'
   const length = codePoints(normalizePassword(password))
   if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`

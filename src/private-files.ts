@@ -1,19 +1,25 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, writeSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 
 // Files the service writes (the database, its WAL and SHM, the generated admin password, …) hold password
 // hashes, private signing keys and the service's secrets: they are created 0600 in a folder created 0700,
-// and loose modes found on them at start are tightened. What was done, or could not be, is reported to the
-// caller (which logs it), never silently.
+// and loose modes found on them at start are tightened. A file that is a symbolic link, or belongs to
+// another user, is refused: in a shared folder someone else could have made it first, to read what the
+// service writes into it, or to point it at a file the service would then overwrite. What was done is
+// reported to the caller (which logs it), never silently.
 export interface FileNotice { level: 'info' | 'warn', path: string, message: string }
 export type Report = (notice: FileNotice) => void
+
+export class PrivateFileError extends Error {}
 
 const PRIVATE_FILE = 0o600
 const PRIVATE_DIR = 0o700
 const STICKY = 0o1000
+const CREATE_PRIVATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
 const loose = (mode: number) => (mode & 0o077) !== 0
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(3, '0')
+const mine = (uid: number) => process.getuid === undefined || uid === process.getuid()
 
 // Makes sure `dir` exists and is private. A folder the service creates is 0700. An existing folder that
 // group or others can enter is tightened only when it is the service's own — owned by this user, not
@@ -27,33 +33,68 @@ export function privateDir (dir: string, ownNames: (name: string) => boolean, re
   }
   const stat = statSync(path)
   if (!loose(stat.mode)) return
-  const own = stat.uid === process.getuid?.() && (stat.mode & STICKY) === 0 && readdirSync(path).every(ownNames)
+  const own = mine(stat.uid) && (stat.mode & STICKY) === 0 && readdirSync(path).every(ownNames)
   if (own) {
     chmodSync(path, PRIVATE_DIR)
     report({ level: 'info', path, message: `tightened the service's folder ${path} from ${octal(stat.mode)} to 700` })
   } else {
-    report({ level: 'warn', path, message: `the folder ${path} is ${octal(stat.mode)}: other users may list it; the service's files in it are 0600, but a folder of its own (0700) is safer` })
+    report({ level: 'warn', path, message: `the folder ${path} is ${octal(stat.mode)}: other users may list it; the service's files in it are its own and 0600, but a folder of its own (0700) is safer` })
   }
 }
 
-// Makes sure `file` is 0600: created empty with that mode when `create` and absent, tightened if looser.
-export function privateFile (file: string, report: Report, create = false): void {
+// Makes sure `file` is the service's own private file: created empty and 0600 (never through a link, never
+// over a file that appeared meanwhile) when `create` and absent; if present, refused unless it is a
+// regular file of this user, and tightened to 0600 if looser. Returns whether the file exists now.
+export function privateFile (file: string, report: Report, create = false): boolean {
   const path = resolve(file)
-  if (!existsSync(path)) {
-    if (create) closeSync(openSync(path, 'a', PRIVATE_FILE))
-    if (!create) return
+  if (create) {
+    try {
+      closeSync(openSync(path, CREATE_PRIVATE, PRIVATE_FILE))
+      chmodSync(path, PRIVATE_FILE) // the mode given to open is masked by the umask
+      return true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
   }
-  const mode = statSync(path).mode
-  if ((mode & 0o777) === PRIVATE_FILE) return
-  chmodSync(path, PRIVATE_FILE)
-  if (loose(mode)) report({ level: 'info', path, message: `tightened ${path} from ${octal(mode)} to 600` })
+  let stat
+  try {
+    stat = lstatSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+  if (!stat.isFile()) throw new PrivateFileError(`${path} is not a regular file (a symbolic link?): refusing to use it`)
+  if (!mine(stat.uid)) throw new PrivateFileError(`${path} belongs to another user (uid ${stat.uid}): refusing to use it`)
+  if ((stat.mode & 0o777) !== PRIVATE_FILE) {
+    chmodSync(path, PRIVATE_FILE)
+    if (loose(stat.mode)) report({ level: 'info', path, message: `tightened ${path} from ${octal(stat.mode)} to 600` })
+  }
+  return true
 }
 
-// The SQLite database at `file` and the files SQLite keeps beside it: private before SQLite opens them
-// (SQLite gives its WAL, SHM and journal the database file's own mode when it creates them).
+// Writes `content` to `file`, a private file of the service's own (see privateFile): opened without
+// following a link and checked before anything is truncated or written.
+export function writePrivateFile (file: string, content: string, report: Report): void {
+  privateFile(file, report, true)
+  const fd = openSync(resolve(file), constants.O_WRONLY | constants.O_NOFOLLOW)
+  try {
+    const stat = fstatSync(fd)
+    if (!stat.isFile() || !mine(stat.uid)) throw new PrivateFileError(`${resolve(file)} changed under the service: refusing to write it`)
+    ftruncateSync(fd, 0)
+    writeSync(fd, content)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+// The SQLite database at `file` and the files SQLite keeps beside it, made private before SQLite opens
+// them. The WAL and SHM are created here too (empty, which SQLite accepts), so that no one else can make
+// them first; SQLite would give them the database file's own mode anyway.
 export function privateDatabaseFiles (file: string, report: Report): void {
   const name = basename(file)
   privateDir(dirname(file), (entry) => entry.startsWith(name) || entry === 'admin-password.txt', report)
   privateFile(file, report, true)
-  for (const suffix of ['-wal', '-shm', '-journal']) privateFile(file + suffix, report)
+  privateFile(file + '-wal', report, true)
+  privateFile(file + '-shm', report, true)
+  privateFile(file + '-journal', report)
 }

@@ -19,6 +19,7 @@ export interface AccessTokenClaims extends AccessTokenPayload {
   exp: number
   iss: string
   aud: string
+  nbf?: number
 }
 
 export const REQUIRED_CLAIMS = ['sub', 'username', 'roles', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
@@ -83,7 +84,10 @@ export function verifyOptions (s: VerificationSettings) {
     allowedIss: s.issuer,
     allowedAud: s.audience,
     requiredClaims: REQUIRED_CLAIMS,
-    clockTolerance: s.clockToleranceSeconds * 1000
+    // Time is checked against the service's own clock, in one place (acceptable() below): fast-jwt would
+    // read the system clock.
+    ignoreExpiration: true,
+    ignoreNotBefore: true
   }
 }
 
@@ -98,8 +102,8 @@ export function tokenKid (token: string): unknown {
 
 // What fast-jwt does not check: the signature's base64url must be canonical and, for keys marked lowS,
 // its ECDSA S value low (either would make a second spelling of one token that verifies); our own claims
-// must have their types; and `iat` may not be in the future (beyond the clock tolerance). Expiry is
-// checked here too, against the service's clock.
+// must have their types; and `iat` and `nbf` may not be in the future, nor `exp` in the past (beyond the
+// clock tolerance), on the service's clock.
 function acceptable (token: string, claims: AccessTokenClaims, key: SigningKey, nowSeconds: number, toleranceSeconds: number): boolean {
   const encoded = token.slice(token.lastIndexOf('.') + 1)
   const signature = Buffer.from(encoded, 'base64url')
@@ -108,7 +112,8 @@ function acceptable (token: string, claims: AccessTokenClaims, key: SigningKey, 
     typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.username === 'string' &&
     Array.isArray(claims.roles) && claims.roles.every((r) => typeof r === 'string') &&
     typeof claims.iat === 'number' && claims.iat <= nowSeconds + toleranceSeconds &&
-    typeof claims.exp === 'number' && claims.exp + toleranceSeconds > nowSeconds
+    typeof claims.exp === 'number' && claims.exp + toleranceSeconds > nowSeconds &&
+    (claims.nbf === undefined || (typeof claims.nbf === 'number' && claims.nbf <= nowSeconds + toleranceSeconds))
 }
 
 // Verifies access tokens on the hot path. A token that verified is remembered until it expires, so a

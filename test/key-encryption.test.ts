@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { addUser, build, greet, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
 
@@ -45,4 +46,19 @@ t.test('setting KEY_ENCRYPTION_KEY later encrypts the existing keys in place, lo
   t.match((await after.db.selectFrom('signing_keys').select('private_key').executeTakeFirstOrThrow()).private_key, /^enc:v1:/, 'sealed after')
   t.equal((await greet(after, `Bearer ${tokens.token}`)).statusCode, 200, 'the old token still verifies')
   t.equal((await refresh(after, tokens.refreshToken)).statusCode, 200, 'and the old refresh token refreshes')
+})
+
+t.test('once KEY_ENCRYPTION_KEY is set, no copy of a private key is left in the clear in the database files', async (t) => {
+  const env = testEnv(t)
+  const file = env.DATABASE_URL!.slice('sqlite:'.length)
+  const before = await build(t, env)
+  await before.keys.rotate() // two keys in the clear
+  await before.close()
+  const onDisk = () => ['', '-wal', '-shm'].map((suffix) => { try { return readFileSync(file + suffix).toString('latin1') } catch { return '' } }).join('')
+  t.match(onDisk(), /PRIVATE KEY/, 'in the clear before')
+
+  const after = await build(t, { ...env, KEY_ENCRYPTION_KEY: KEY })
+  t.notMatch(onDisk(), /PRIVATE KEY/, 'while the service runs, not in the database file, its WAL or its SHM')
+  await addUser(after, 'alice', PASSWORD)
+  t.equal((await greet(after, `Bearer ${(await loginTokens(after, 'alice', PASSWORD)).token}`)).statusCode, 200)
 })

@@ -115,3 +115,14 @@ t.test('a password is measured after normalisation, and must be valid Unicode', 
   t.equal(res.statusCode, 400, 'a lone surrogate is refused')
   t.match(res.json().message, /valid Unicode/)
 })
+
+t.test('bytes that are not UTF-8 in a new password are refused, not hashed as U+FFFD', async (t) => {
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
+  for (const bytes of [Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xff]), Buffer.from([0xc0, 0xaf])]) {
+    const body = Buffer.concat([Buffer.from('{"username":"bytes","password":"abcdefgh'), bytes, Buffer.from('"}')])
+    const res = await app.inject({ method: 'POST', url: '/signup', headers: { 'content-type': 'application/json' }, payload: body })
+    t.equal(res.statusCode, 400, bytes.toString('hex'))
+    t.match(res.json().message, /not UTF-8/)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/signup', payload: { username: 'bytes', password: 'abcdefgh\uFFFD' } })).statusCode, 400, 'nor U+FFFD itself')
+})

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import { buildWithLogs, login, PASSWORD, testEnv, type Env } from './helper.js'
@@ -15,7 +15,7 @@ function envIn (t: Parameters<typeof testEnv>[0], name: string, overrides: Env =
 t.test('a fresh start makes the data folder 0700 and every file in it 0600', async (t) => {
   const { dir: data, env } = envIn(t, 'data') // absent: the service creates it
   const { app } = await buildWithLogs(t, { ...env, ADMIN_PASSWORD_FILE: join(data, 'admin-password.txt') })
-  const password = (await import('node:fs')).readFileSync(join(data, 'admin-password.txt'), 'utf8').trim()
+  const password = readFileSync(join(data, 'admin-password.txt'), 'utf8').trim()
   t.equal((await login(app, 'admin', password)).statusCode, 200) // writes: the WAL and SHM exist now
   t.equal(mode(data), '700', 'the folder')
   const files = readdirSync(data).sort()
@@ -51,4 +51,47 @@ t.test('a shared folder is never tightened, only warned about', async (t) => {
   const warning = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40 && l.path === shared)
   t.match(warning?.msg, /is 777: other users may list it/, 'a warning names the folder')
   t.equal((await login(app, 'admin', PASSWORD)).statusCode, 200)
+})
+
+// Files someone else could have made first in a shared folder: refused, never used or written through.
+const NOBODY = 65534
+
+t.test('a database file or WAL that belongs to another user stops the start', async (t) => {
+  for (const file of ['auth.db', 'auth.db-wal', 'auth.db-shm']) {
+    const { dir: shared, env } = envIn(t, `shared-${file}`, { ADMIN_PASSWORD: PASSWORD })
+    mkdirSync(shared)
+    chmodSync(shared, 0o1777)
+    writeFileSync(join(shared, file), '')
+    chownSync(join(shared, file), NOBODY, NOBODY)
+    chmodSync(join(shared, file), 0o666)
+    const refused = await buildWithLogs(t, env).catch((err: Error) => err)
+    t.match(String(refused), `${join(shared, file)} belongs to another user (uid ${NOBODY}): refusing to use it`, file)
+    t.equal(statSync(join(shared, file)).uid, NOBODY, `${file}: left as it was`)
+  }
+})
+
+t.test('a symbolic link where the admin password file goes is refused; its target is untouched', async (t) => {
+  const { dir, env } = envIn(t, 'data')
+  mkdirSync(dir, { mode: 0o700 })
+  const target = join(dir, 'precious.conf')
+  writeFileSync(target, 'precious\n', { mode: 0o644 })
+  symlinkSync(target, join(dir, 'admin-password.txt'))
+  const refused = await buildWithLogs(t, { ...env, ADMIN_PASSWORD_FILE: join(dir, 'admin-password.txt') }).catch((err: Error) => err)
+  t.match(String(refused), /admin-password.txt is not a regular file \(a symbolic link\?\): refusing to use it/)
+  t.equal(readFileSync(target, 'utf8'), 'precious\n', 'the target was not written')
+  t.equal(mode(target), '644', 'nor its mode changed')
+})
+
+t.test('an admin password file left with loose modes is tightened at start, even where the folder is shared', async (t) => {
+  const { dir, env } = envIn(t, 'data')
+  const passwordFile = join(dir, 'admin-password.txt')
+  const first = await buildWithLogs(t, { ...env, ADMIN_PASSWORD_FILE: passwordFile })
+  await first.app.close()
+  chmodSync(dir, 0o755)
+  chmodSync(passwordFile, 0o644)
+  writeFileSync(join(dir, 'notes.txt'), 'someone else was here') // not only the service's files: not tightened
+  const { lines } = await buildWithLogs(t, { ...env, ADMIN_PASSWORD_FILE: passwordFile })
+  t.equal(mode(passwordFile), '600', 'tightened')
+  t.ok(lines.some((l) => JSON.parse(l).msg === `tightened ${passwordFile} from 644 to 600`), 'and logged')
+  t.equal(mode(dir), '755', 'the folder, holding another file, is only warned about')
 })

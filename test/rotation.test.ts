@@ -68,3 +68,18 @@ t.test('scheduled rotation', async (t) => {
   t.equal(states.length, 2, 'a new key was made when the interval passed')
   t.match(states.find((k) => k.kid !== first), { state: 'pending' })
 })
+
+t.test('an instance whose clock is behind the first key\'s activation still signs, with that key', async (t) => {
+  const env = testEnv(t)
+  const first = await build(t, env) // makes the first key, active from its own now
+  const kid = first.keys.signing().kid
+  await first.close()
+  for (const behind of [8_000, 3_600_000]) {
+    const late = await build(t, env, { clock: () => Date.now() - behind })
+    await addUser(late, `alice${behind}`, PASSWORD)
+    const token = await tokenFor(late, `alice${behind}`, PASSWORD)
+    t.equal(kidOf(token), kid, `${behind / 1000} s behind: the first key signs (no 500)`)
+    t.equal((await greet(late, `Bearer ${token}`)).statusCode, 200, 'and its tokens verify')
+    await late.close()
+  }
+})

@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3'
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely'
+import { CompiledQuery, Kysely, sql, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { privateDatabaseFiles, type Report } from '../private-files.js'
 import type { Database } from './schema.js'
@@ -29,6 +29,9 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
   // request (greetings and JWKS included) behind one locked write. Waiting happens in the driver instead.
   sqlite.pragma('busy_timeout = 0')
   sqlite.pragma('foreign_keys = ON')
+  // Deleted and overwritten content (retired private keys, keys re-written sealed, password hashes,
+  // refresh-token hashes) is zeroed in the file rather than left in free space.
+  sqlite.pragma('secure_delete = ON')
   const db = new Kysely<Database>({ dialect: new ResilientSqliteDialect(sqlite, options.lockTimeoutMs ?? 5000) })
   try {
     await migrateToLatest(db)
@@ -37,6 +40,12 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
     throw err
   }
   return db
+}
+
+// After a secret has been re-written (sealed) or deleted: copies the WAL into the database file and
+// empties it, so that the old bytes are overwritten everywhere now rather than at some later checkpoint.
+export async function flushOverwrittenSecrets (db: Db): Promise<void> {
+  await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db)
 }
 
 const isBusy = (err: unknown) => {

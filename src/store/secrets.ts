@@ -1,5 +1,5 @@
 import { SecretBox } from '../secret-box.js'
-import type { Db } from './database.js'
+import { flushOverwrittenSecrets, type Db } from './database.js'
 
 // The service's own secrets (keys it uses, never hands out), by name, encrypted at rest by `box` when
 // KEY_ENCRYPTION_KEY is set.
@@ -20,6 +20,7 @@ export class SecretStore {
     const value = this.#box.open(row.value, name, 'the service\'s secrets')
     if (this.#box.keyed && !SecretBox.isSealed(row.value)) {
       await this.#db.updateTable('service_secrets').set({ value: this.#box.seal(value, name) }).where('name', '=', name).execute()
+      await flushOverwrittenSecrets(this.#db)
     }
     return value
   }

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { Db } from './database.js'
+import { flushOverwrittenSecrets, type Db } from './database.js'
 import type { SigningKeysTable } from './schema.js'
 
 export type SigningKeyRow = Selectable<SigningKeysTable>
@@ -15,11 +15,15 @@ export class SigningKeyStore {
   }
 
   async delete (kids: string[]): Promise<void> {
-    if (kids.length > 0) await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).execute()
+    if (kids.length === 0) return
+    await this.#db.deleteFrom('signing_keys').where('kid', 'in', kids).execute()
+    await flushOverwrittenSecrets(this.#db)
   }
 
+  // Replaces a stored private key by its sealed form, leaving no copy of the old one in the files.
   async setPrivateKey (kid: string, privateKey: string): Promise<void> {
     await this.#db.updateTable('signing_keys').set({ private_key: privateKey }).where('kid', '=', kid).execute()
+    await flushOverwrittenSecrets(this.#db)
   }
 
   async insert (row: SigningKeyRow): Promise<void> {
