@@ -1,10 +1,11 @@
 import axios from 'axios'
+import Fastify from 'fastify'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { freePort, testEnv, type Env } from './helper.js'
+import { claimsOf, freePort, testEnv, type Env } from './helper.js'
 
 // The built service started the way `npm start` starts it: fastify-cli, -o, dist/src/app.js.
 const root = join(import.meta.dirname, '..')
@@ -29,6 +30,18 @@ async function listening (service: Service): Promise<void> {
   while (!service.output().includes('Server listening')) {
     if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
     if (Date.now() > deadline) throw new Error(`service did not start: ${service.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function answering (url: string, service: Service): Promise<void> {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`service did not answer: ${service.output()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
@@ -60,7 +73,7 @@ t.test('a listening server serves the whole flow to an HTTP client written for t
   service.child.kill('SIGTERM')
   t.equal(await service.exited, 0, 'SIGTERM closes the server cleanly')
   const logs = service.output()
-  t.match(logs, /"url":"\/login"/, 'requests were logged')
+  t.match(logs, /"method":"POST","route":"\/login","status":200/, 'requests were logged')
   t.match(logs, /"msg":"access token refused"/, 'the refusal was logged with its request headers')
   t.match(logs, /"authorization":"\[redacted\]"/, 'with Authorization redacted')
   t.notMatch(logs, password, 'the password appears in no log line')
@@ -108,4 +121,85 @@ t.test('a wrong KEY_ENCRYPTION_KEY stops the real start-up with a clear line', a
   t.not(await wrong.exited, 0, 'the process exits with an error')
   t.match(wrong.output(), /env\/KEY_ENCRYPTION_KEY does not decrypt the signing keys in the store \(a different key\?\)/)
   t.notMatch(wrong.output(), 'Server listening')
+})
+
+// What `npm start` runs once it has built: the script's own command line from package.json, through sh as
+// npm runs it, without the build step (which would delete dist/ under the other tests).
+async function npmStartCommand (): Promise<string> {
+  const { scripts } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  return scripts.start.replace(/^npm run build && /, '')
+}
+
+function startLikeNpm (command: string, env: Env): Service {
+  // In a process group of its own: the shell may not exec node, so signals go to the whole group.
+  const child = spawn('sh', ['-c', command], { cwd: root, env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let out = ''
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+t.test('under npm start, FASTIFY_LOG_LEVEL sets the level: info writes one access line a request, warn none', async (t) => {
+  const command = await npmStartCommand()
+  t.notOk(command.includes('npm run build'), 'the build step is left out here')
+  for (const level of ['info', 'warn', undefined]) {
+    const port = await freePort()
+    const password = randomBytes(12).toString('base64url')
+    const service = startLikeNpm(command, testEnv(t, {
+      ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password, PORT: String(port), FASTIFY_ADDRESS: '127.0.0.1', ...(level && { FASTIFY_LOG_LEVEL: level })
+    }))
+    const group = (signal: NodeJS.Signals) => { try { process.kill(-service.child.pid!, signal) } catch {} }
+    t.teardown(() => group('SIGKILL'))
+    const base = `http://127.0.0.1:${port}`
+    await answering(`${base}/.well-known/jwks.json`, service) // at warn, "Server listening" is not logged
+    const before = service.output().length
+    const { data } = await axios.post(`${base}/login`, { username: 'admin', password })
+    await axios.get(`${base}/`, { headers: { Authorization: `Bearer ${data.token}` } })
+    await axios.get(`${base}/me`, { headers: { Authorization: `Bearer ${data.token}` } })
+    await axios.get(`${base}/nowhere`, { validateStatus: () => true })
+    await axios.post(`${base}/token/refresh`, { refreshToken: data.refreshToken })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const lines = service.output().slice(before).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+      .filter((l) => l.route !== '/.well-known/jwks.json') // the readiness poll's own requests
+    const name = level ?? 'unset (info by default)'
+    if (level === 'warn') {
+      t.same(lines.filter((l) => l.reqId !== undefined), [], `${name}: no per-request line`)
+    } else {
+      const access = lines.filter((l) => l.msg === 'request')
+      t.equal(access.length, 5, `${name}: one access line for each of 5 requests`)
+      t.same(lines.filter((l) => l.reqId !== undefined && l.msg !== 'request'), [], `${name}: and no other per-request line`)
+      t.same(access.map((l) => [l.method, l.route, l.status]), [
+        ['POST', '/login', 200], ['GET', '/', 200], ['GET', '/me', 200], ['GET', null, 404], ['POST', '/token/refresh', 200]
+      ], `${name}: method, route and status`)
+      for (const l of access) {
+        t.equal(l.level, 30, 'at info')
+        t.type(l.ms, 'number', 'time')
+        t.type(l.reqId, 'string', 'request id')
+      }
+      t.equal(access[1].userId, claimsOf<{ sub: string }>(data.token).sub, 'the user id when known')
+      t.equal(access[0].userId, undefined, 'and none when not')
+      const all = service.output()
+      for (const secret of [password, data.token, data.token.split('.')[2], data.refreshToken]) t.notOk(all.includes(secret), `${name}: no secret in the output`)
+    }
+    group('SIGTERM')
+    await service.exited
+  }
+})
+
+t.test('the app refuses options that are only partly its own', async (t) => {
+  const { default: app, options } = await import('../src/app.js')
+  const partial: Array<[string, object]> = [
+    ['serverFactory and bodyLimit only', { serverFactory: options.serverFactory, bodyLimit: options.bodyLimit }],
+    ['everything but ajv', { ...options, ajv: undefined }],
+    ['everything but the logger', { ...options, logger: false }],
+    ['everything but the access log', { ...options, logController: undefined }]
+  ]
+  for (const [name, serverOptions] of partial) {
+    const fastify = Fastify(serverOptions)
+    fastify.register(app, { env: testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }) })
+    const refused = await fastify.ready().then(() => undefined, (err: Error) => err)
+    t.match(String(refused), /the server options were not applied/, name)
+    await fastify.close().catch(() => {})
+  }
 })
