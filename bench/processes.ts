@@ -11,9 +11,12 @@ const children = new Set<ChildProcess>()
 export function start (cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const [cmd, argv] = pinning ? ['taskset', ['-c', cpu, command, ...args]] : [command, args]
   const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  // Drained as a log collector would, keeping only the last 64 KB (for error messages): servers logging at
+  // info write a line a request.
   let output = ''
-  child.stdout!.on('data', (d) => { output += d })
-  child.stderr!.on('data', (d) => { output += d })
+  const keep = (d: Buffer) => { output = (output + d).slice(-65536) }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
   ;(child as ChildProcess & { output: () => string }).output = () => output
   children.add(child)
   child.on('exit', () => children.delete(child))

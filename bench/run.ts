@@ -9,7 +9,7 @@ import { loadConfig } from '../src/load-config.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {
-  accessTokens, BENCH_PASSWORD, freePort, loginBodies, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForHttp, type Service
+  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForHttp, type Service
 } from './service.js'
 
 const args = process.argv.slice(2)
@@ -66,21 +66,27 @@ async function main () {
   try {
     process.stderr.write(`load generator: ${tool}; ${pinning ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU}` : 'no CPU pinning'}\n`)
 
-    // The services under test: 10 users, and 100,000.
+    // The services under test, as npm start runs them (log level info): 10 users, and 100,000; and the
+    // first again at warn.
     const small = await startService(dir, 'small', 10)
     const large = await startService(dir, 'large', SCALE_USERS)
+    const quiet = await startService(dir, 'quiet', 10, 'warn')
     const smallTokens = writeLines(dir, 'small.tokens', await accessTokens(small, TOKENS))
+    const quietTokens = writeLines(dir, 'quiet.tokens', await accessTokens(quiet, TOKENS))
     const largeTokens = writeLines(dir, 'large.tokens', await accessTokens(large, TOKENS))
     const smallLogins = writeLines(dir, 'small.logins', loginBodies(small.users, TOKENS))
     const largeLogins = writeLines(dir, 'large.logins', loginBodies(large.users, TOKENS))
 
-    // Baselines 1 and 2.
+    // Baselines 1 (bare Fastify without a logger, and with its default request logging at info) and 2.
     const barePort = await freePort()
     const bare = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'bare-fastify.js')], { PORT: String(barePort) })
+    const bareLoggedPort = await freePort()
+    const bareLogged = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'bare-fastify.js')], { PORT: String(bareLoggedPort), LOG: 'info' })
     const expressPort = await freePort()
     const secret = randomBytes(32).toString('hex')
     const express = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'express-jwt.js')], { PORT: String(expressPort), BENCH_SECRET: secret })
     await waitForHttp(`http://127.0.0.1:${barePort}/`, bare, (s) => s === 200)
+    await waitForHttp(`http://127.0.0.1:${bareLoggedPort}/`, bareLogged, (s) => s === 200)
     await waitForHttp(`http://127.0.0.1:${expressPort}/`, express, (s) => s === 401)
     const expressTokens = writeLines(dir, 'express.tokens', Array.from({ length: TOKENS }, (_, i) =>
       jwt.sign({ sub: `user-${i % 10}`, username: `bench-user-${i % 10}`, jti: randomUUID() }, secret, { expiresIn: '1h' })))
@@ -91,7 +97,7 @@ async function main () {
 
     // Warm-up, not recorded: every server gets its JIT work done before the first measured round.
     process.stderr.write('warm-up\n')
-    for (const [port, tokens] of [[small.port, smallTokens], [barePort, smallTokens], [expressPort, expressTokens], [large.port, largeTokens]] as const) {
+    for (const [port, tokens] of [[small.port, smallTokens], [quiet.port, quietTokens], [barePort, smallTokens], [bareLoggedPort, smallTokens], [expressPort, expressTokens], [large.port, largeTokens]] as const) {
       await runLoad({ ...greet(port, tokens), seconds: WARMUP_SECONDS })
     }
     await runLoad(login(small.port, smallLogins, WARMUP_SECONDS))
@@ -102,6 +108,8 @@ async function main () {
     // that no target always follows the same neighbour.
     const greetingTargets: Array<[string, () => Promise<unknown>]> = [
       ['ours', () => measure('greeting', 'ours', round, greet(small.port, smallTokens))],
+      ['bare-logged', () => measure('greeting', 'bare-fastify-logging', round, greet(bareLoggedPort, smallTokens))],
+      ['quiet', () => measure('greeting', 'ours-warn', round, greet(quiet.port, quietTokens))],
       ['bare', () => measure('greeting', 'bare-fastify', round, greet(barePort, smallTokens))],
       ['express', () => measure('greeting', 'express-jsonwebtoken', round, greet(expressPort, expressTokens))],
       ['large', () => measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))]
@@ -127,7 +135,9 @@ async function main () {
       }
     }
     await stop(bare)
+    await stop(bareLogged)
     await stop(express)
+    await stop(quiet.child)
 
     // Login storm: logins at full rate while the protected route keeps being asked for.
     process.stderr.write('login storm\n')
@@ -173,7 +183,7 @@ async function main () {
     for (let i = 0; i < COLD_STARTS; i++) {
       const port = await freePort()
       const begin = performance.now()
-      const child = start(SERVER_CPU, process.execPath, [...SERVICE_NODE_FLAGS, join(distBench, '..', '..', 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-a', '127.0.0.1', '-p', String(port), join(distBench, '..', 'src', 'app.js')],
+      const child = start(SERVER_CPU, process.execPath, [...SERVICE_NODE_FLAGS, join(distBench, '..', '..', 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-l', DEFAULT_LOG_LEVEL, '-a', '127.0.0.1', '-p', String(port), join(distBench, '..', 'src', 'app.js')],
         { ...SERVICE_SETTINGS, DATABASE_URL: `sqlite:${join(dir, `cold-${i}.db`)}`, ADMIN_USERNAME: 'bench-user-0', ADMIN_PASSWORD: BENCH_PASSWORD, ADMIN_PASSWORD_FILE: join(dir, 'cold.txt') })
       for (;;) {
         try {
@@ -196,7 +206,8 @@ async function main () {
     const limitRow = (metric: string, ours: number, max: number, unit: string): Row =>
       ({ metric, ours, baseline: null, ratio: null, target: `< ${max} ${unit}`, met: ours < max })
     rows.push(
-      ratioRow('GET / req/s vs bare Fastify (1,000 tokens)', 'greeting', 'ours', 'bare-fastify', 0.75),
+      ratioRow('GET / as npm start runs it (info, access line) vs bare Fastify logging at info', 'greeting', 'ours', 'bare-fastify-logging', 0.9),
+      ratioRow('GET / at FASTIFY_LOG_LEVEL=warn vs bare Fastify without a logger', 'greeting', 'ours-warn', 'bare-fastify', 0.9),
       ratioRow('GET / req/s vs Express + jsonwebtoken', 'greeting', 'ours', 'express-jsonwebtoken', 12),
       ratioRow('POST /login req/s vs argon2id verify direct', 'login', 'ours', 'argon2-direct', 0.9),
       limitRow('login storm: event-loop delay p99', loop.p99, 10, 'ms'),
@@ -223,7 +234,7 @@ async function main () {
     `mode: ${quick ? 'quick (smoke test, figures not meaningful)' : `full, ${WARMUP_SECONDS} s warm-up per server, then ${ROUNDS} rounds of ${SECONDS} s, order rotated each round; req/s are medians, ratios the median of each round's ratio`}`,
     `load generator: ${tool}, ${GREETING_CONNECTIONS} connections for GET /, ${LOGIN_CONNECTIONS} for POST /login`,
     `pinning: ${pinning ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)` : 'none (fewer than 2 CPUs or no taskset)'}`,
-    `service settings: ${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `${k}=${v}`).join(', ')}; node ${SERVICE_NODE_FLAGS.join(' ')} (as npm start)`,
+    `service settings: as npm start (log level ${DEFAULT_LOG_LEVEL}${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `, ${k}=${v}`).join('')}; node ${SERVICE_NODE_FLAGS.join(' ')}), and one instance at FASTIFY_LOG_LEVEL=warn for the row that says so; every server's output drained through a pipe`,
     `protections switched off: ${PROTECTIONS_OFF.length ? PROTECTIONS_OFF.join(', ') : 'none (the service has no rate limits yet)'}`,
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`
   ]

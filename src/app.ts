@@ -25,12 +25,15 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000 // Fastify's default, which serverFactory w
 // a pino child logger it makes for every request. Here: one line when the request completes, at info,
 // with method, route, status, time, request id and user id (when known), through the root logger; and a
 // request's child logger is made only if something logs through it (an error, a refused token at debug).
+type PinoLogger = FastifyBaseLogger & { isLevelEnabled: (level: string) => boolean }
+
 class AccessLog extends LogController {
   override incomingRequest () {}
   override routeNotFound () {} // the access line says 404
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
-    const log = request.server.log
+    const log = request.server.log as PinoLogger
+    if (!error && !log.isLevelEnabled('info')) return // nothing to build at warn
     const line = {
       reqId: request.id,
       method: request.method,
@@ -44,7 +47,6 @@ class AccessLog extends LogController {
   }
 }
 
-type PinoLogger = FastifyBaseLogger & { isLevelEnabled: (level: string) => boolean }
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
 // A request's logger, made real (a pino child with the request id) on its first line at an enabled level.

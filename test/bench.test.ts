@@ -22,9 +22,10 @@ t.test('npm run bench -- --quick runs every scenario and every request succeeds'
   t.match(output, new RegExp(`load generator: ${result.tool}`), 'the output says which load generator ran')
   t.match(output, /pinning: /, 'and whether it pinned CPUs')
   t.match(output, /protections switched off: /, 'and which protections were off')
+  t.match(output, /service settings: as npm start \(log level info/, 'and that the service ran as npm start runs it')
 
   const metrics = result.rows.map((r: { metric: string }) => r.metric)
-  for (const expected of [/vs bare Fastify/, /vs Express \+ jsonwebtoken/, /vs argon2id verify direct/, /event-loop delay p99/,
+  for (const expected of [/as npm start runs it \(info, access line\) vs bare Fastify logging at info/, /at FASTIFY_LOG_LEVEL=warn vs bare Fastify without a logger/, /vs Express \+ jsonwebtoken/, /vs argon2id verify direct/, /event-loop delay p99/,
     /login storm: GET \/ latency p99/, /100k users: POST \/login/, /100k users: GET \//, /^RSS, highest in .* mixed load/, /^RSS median, next/, /cold start/]) {
     t.ok(metrics.some((m: string) => expected.test(m)), `row ${expected}`)
   }
