@@ -127,11 +127,11 @@ t.test('another process holding the write lock: greetings stay fast, writes wait
     slowest = Math.max(slowest, Date.now() - started)
     await sleep(100)
   }
-  t.ok(slowest < 500, `greeting and JWKS answered quickly while the store was locked (slowest ${slowest} ms)`)
+  t.ok(slowest < 900, `greeting and JWKS answered quickly while the store was locked (slowest ${slowest} ms)`)
   await sleep(500)
   holder.exec('COMMIT')
   t.same((await Promise.all(queued)).map((r) => r.statusCode), Array(8).fill(200), 'the queued refreshes succeed once the lock is gone')
-  t.ok(loop.longest() < 500, `the event loop kept turning while they waited (longest gap ${loop.longest()} ms)`)
+  t.ok(loop.longest() < 900, `the event loop kept turning while they waited (longest gap ${loop.longest()} ms)`)
 
   // Held for longer than the lock timeout: 503 with Retry-After, and the event loop was never blocked.
   holder.exec('BEGIN EXCLUSIVE')
@@ -142,6 +142,6 @@ t.test('another process holding the write lock: greetings stay fast, writes wait
   t.equal(late.statusCode, 503, 'a write that cannot get the lock in time is 503')
   t.equal(late.headers['retry-after'], '5')
   t.ok(Date.now() - started >= 1900, 'after waiting out DATABASE_LOCK_TIMEOUT')
-  t.ok(loop2.longest() < 500, `the event loop kept turning while it waited (longest gap ${loop2.longest()} ms)`)
+  t.ok(loop2.longest() < 900, `the event loop kept turning while it waited (longest gap ${loop2.longest()} ms)`)
   t.equal((await s.app.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: PASSWORD } })).statusCode, 200, 'and works once the lock is gone')
 })

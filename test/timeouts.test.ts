@@ -56,7 +56,7 @@ t.test('a trickling client is cut off; a login queued for longer than the timeou
   t.ok(queuedMs > REQUEST_TIMEOUT_MS, 'the last of them waited longer than the request timeout')
 
   const [b, h] = await Promise.all([body, headers])
-  t.ok(b.ms >= REQUEST_TIMEOUT_MS - 100 && b.ms <= REQUEST_TIMEOUT_MS + 2500, `a trickled body is cut after ${b.ms} ms (requestTimeout ${REQUEST_TIMEOUT_MS})`)
+  t.ok(b.ms >= REQUEST_TIMEOUT_MS - 100 && b.ms <= REQUEST_TIMEOUT_MS + 5000, `a trickled body is cut after ${b.ms} ms (requestTimeout ${REQUEST_TIMEOUT_MS})`)
   t.match(b.answer, /^HTTP\/1.1 408/, 'with 408 Request Timeout')
-  t.ok(h.ms >= HEADERS_TIMEOUT_MS - 100 && h.ms <= HEADERS_TIMEOUT_MS + 2500, `trickled headers are cut after ${h.ms} ms (headersTimeout ${HEADERS_TIMEOUT_MS})`)
+  t.ok(h.ms >= HEADERS_TIMEOUT_MS - 100 && h.ms <= HEADERS_TIMEOUT_MS + 5000, `trickled headers are cut after ${h.ms} ms (headersTimeout ${HEADERS_TIMEOUT_MS})`)
 })
