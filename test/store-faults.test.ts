@@ -12,7 +12,7 @@ import { addUser, bearer, buildWithLogs, greet, loginTokens, PASSWORD, testEnv, 
 // Every route that writes answers 503 with Retry-After (never a 500), routes that need no store keep
 // answering, nothing is half-written, and it all works again once the fault clears. (A filesystem turned
 // read-only cannot be staged under a running service: Linux refuses to remount it while the service holds
-// its files open for writing.)
+// its files open for writing; an immutable WAL stands for it.)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // The longest time the event loop went without turning, from now until longest() is asked.
@@ -31,6 +31,24 @@ function tmpfs (t: Parameters<typeof testEnv>[0]): string {
   t.teardown(async () => {
     execFileSync('umount', ['-l', dir], { stdio: 'ignore' })
     rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+// A small ext4 filesystem on a loop device, where a file can be made immutable (chattr +i): then even
+// root's writes through a descriptor already open fail (EPERM), as a WAL that became unwritable.
+function ext4 (t: Parameters<typeof testEnv>[0]): string {
+  const base = mkdtempSync(join(tmpdir(), 'auth-service-ext4-'))
+  const image = join(base, 'fs.img')
+  const dir = join(base, 'mnt')
+  execFileSync('truncate', ['-s', '16M', image])
+  execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'ignore' })
+  execFileSync('mkdir', [dir])
+  execFileSync('mount', ['-o', 'loop', image, dir], { stdio: 'ignore' })
+  t.teardown(async () => {
+    try { execFileSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' }) } catch {}
+    execFileSync('umount', ['-l', dir], { stdio: 'ignore' })
+    rmSync(base, { recursive: true, force: true })
   })
   return dir
 }
@@ -83,7 +101,7 @@ async function allUnavailable (t: Parameters<typeof testEnv>[0], s: Setup, fault
   t.equal((await s.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode, 200, `${fault}: JWKS too`)
   t.same(await counts(s.app), before, `${fault}: nothing half-written`)
   const causes = s.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'the user store is unavailable')
-  t.ok(causes.length > 0 && causes.every((l) => /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(l.err?.code)), `${fault}: the original cause is logged`)
+  t.ok(causes.length > 0 && causes.every((l) => /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(l.err?.code)), `${fault}: the original cause is logged (${[...new Set(causes.map((l) => l.err?.code))].join(', ')})`)
   t.notOk(s.lines.some((l) => l.includes('cannot rollback')), `${fault}: no rollback error hides it`)
 }
 
@@ -93,7 +111,7 @@ async function allWork (t: Parameters<typeof testEnv>[0], s: Setup, after: strin
   }
 }
 
-// Mounting needs root (as on these machines and in CI); elsewhere the full-disk test is skipped.
+// Mounting needs root (as on these machines and in CI); elsewhere the filesystem tests are skipped.
 const canMount = process.getuid?.() === 0
 const needsMount = { skip: canMount ? false : 'mounting a tmpfs needs root' }
 
@@ -105,6 +123,15 @@ t.test('a full disk under login, refresh and every other write: 503, then recove
   await allUnavailable(t, s, 'disk full')
   rmSync(filler)
   await allWork(t, s, 'space freed')
+})
+
+t.test('a WAL made unwritable under the service: 503, then recovery', needsMount, async (t) => {
+  const dir = ext4(t)
+  const s = await setup(t, testEnv(t, { DATABASE_URL: `sqlite:${join(dir, 'auth.db')}` }))
+  execFileSync('chattr', ['+i', join(dir, 'auth.db-wal')])
+  await allUnavailable(t, s, 'WAL unwritable')
+  execFileSync('chattr', ['-i', join(dir, 'auth.db-wal')])
+  await allWork(t, s, 'WAL writable again')
 })
 
 t.test('another process holding the write lock: greetings stay fast, writes wait without blocking, then 503', async (t) => {
