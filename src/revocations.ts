@@ -12,10 +12,6 @@ export class RevocationList {
     if ((this.#until.get(sessionId) ?? 0) < untilMs) this.#until.set(sessionId, untilMs)
   }
 
-  get size (): number {
-    return this.#until.size
-  }
-
   prune (nowMs: number): void {
     for (const [id, until] of this.#until) if (until <= nowMs) this.#until.delete(id)
   }

@@ -133,10 +133,6 @@ export class Sessions {
     }
   }
 
-  find (sessionId: string): Promise<Session | undefined> {
-    return this.#store.find(sessionId)
-  }
-
   listActive (userId: string): Promise<Session[]> {
     return this.#store.listActive(userId, iso(this.#now()))
   }
