@@ -44,7 +44,7 @@ export function privateDir (dir: string, ownNames: (name: string) => boolean, re
 
 // Makes sure `file` is the service's own private file: created empty and 0600 (never through a link, never
 // over a file that appeared meanwhile) when `create` and absent; if present, refused unless it is a
-// regular file of this user, and tightened to 0600 if looser. Returns whether the file exists now.
+// regular file of this user with no other name (hard link), and tightened to 0600 if looser. Returns whether the file exists now.
 export function privateFile (file: string, report: Report, create = false): boolean {
   const path = resolve(file)
   if (create) {
@@ -65,6 +65,8 @@ export function privateFile (file: string, report: Report, create = false): bool
   }
   if (!stat.isFile()) throw new PrivateFileError(`${path} is not a regular file (a symbolic link?): refusing to use it`)
   if (!mine(stat.uid)) throw new PrivateFileError(`${path} belongs to another user (uid ${stat.uid}): refusing to use it`)
+  // A second name for the file (a hard link someone else made, to a file of this user's elsewhere).
+  if (stat.nlink !== 1) throw new PrivateFileError(`${path} has ${stat.nlink} names (hard links): refusing to use it`)
   if ((stat.mode & 0o777) !== PRIVATE_FILE) {
     chmodSync(path, PRIVATE_FILE)
     if (loose(stat.mode)) report({ level: 'info', path, message: `tightened ${path} from ${octal(stat.mode)} to 600` })
@@ -79,7 +81,7 @@ export function writePrivateFile (file: string, content: string, report: Report)
   const fd = openSync(resolve(file), constants.O_WRONLY | constants.O_NOFOLLOW)
   try {
     const stat = fstatSync(fd)
-    if (!stat.isFile() || !mine(stat.uid)) throw new PrivateFileError(`${resolve(file)} changed under the service: refusing to write it`)
+    if (!stat.isFile() || !mine(stat.uid) || stat.nlink !== 1) throw new PrivateFileError(`${resolve(file)} changed under the service: refusing to write it`)
     ftruncateSync(fd, 0)
     writeSync(fd, content)
   } finally {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import { buildWithLogs, login, PASSWORD, testEnv, type Env } from './helper.js'
@@ -94,4 +94,15 @@ t.test('an admin password file left with loose modes is tightened at start, even
   t.equal(mode(passwordFile), '600', 'tightened')
   t.ok(lines.some((l) => JSON.parse(l).msg === `tightened ${passwordFile} from 644 to 600`), 'and logged')
   t.equal(mode(dir), '755', 'the folder, holding another file, is only warned about')
+})
+
+t.test('a hard link in place of the database, to a file of this user elsewhere, is refused', async (t) => {
+  const { dir, env } = envIn(t, 'data', { ADMIN_PASSWORD: PASSWORD })
+  mkdirSync(dir, { mode: 0o700 })
+  const elsewhere = join(dirname(dir), 'precious.bin')
+  writeFileSync(elsewhere, 'not a database', { mode: 0o644 })
+  linkSync(elsewhere, join(dir, 'auth.db'))
+  const refused = await buildWithLogs(t, env).catch((err: Error) => err)
+  t.match(String(refused), `${join(dir, 'auth.db')} has 2 names (hard links): refusing to use it`)
+  t.equal(mode(elsewhere), '644', 'the other file is untouched')
 })
