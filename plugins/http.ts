@@ -34,12 +34,14 @@ export default fp(async function http (fastify) {
     if (err instanceof DomainError) {
       const statusCode = DOMAIN_STATUS[err.kind]
       if (err.kind === 'token-refused') reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
-      request.log.info({ statusCode, event: err.event, userId: request.user?.sub }, err.message)
+      // An audit event (a failed login) at info; otherwise the access line already says the status.
+      if (err.event !== undefined) request.log.info({ statusCode, event: err.event, userId: request.user?.sub }, err.message)
+      else request.log.debug({ statusCode, userId: request.user?.sub }, err.message)
       return reply.code(statusCode).send(errorBody(statusCode, err.message))
     }
     if (err instanceof InvalidTokenError || (err.statusCode === 401 && isJwtPluginError(err))) {
       reply.header('www-authenticate', err instanceof InvalidTokenError && !err.tokenSent ? CHALLENGE : INVALID_TOKEN_CHALLENGE)
-      request.log.info({ statusCode: 401 }, err.message)
+      request.log.debug({ statusCode: 401 }, err.message)
       return reply.code(401).send(errorBody(401, err.message))
     }
     const statusCode = err.statusCode ?? 500
@@ -50,7 +52,7 @@ export default fp(async function http (fastify) {
     const message = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
       ? `Content-Type ${request.headers['content-type'] ?? '(none)'} is not supported; send application/json`
       : err.message
-    request.log.info({ statusCode, code: err.code }, message)
+    request.log.debug({ statusCode, code: err.code }, message) // the access line says the status at info
     return reply.code(statusCode).send(errorBody(statusCode, message))
   })
 }, { name: 'http' })

@@ -159,6 +159,8 @@ t.test('under npm start, FASTIFY_LOG_LEVEL sets the level: info writes one acces
     await axios.get(`${base}/me`, { headers: { Authorization: `Bearer ${data.token}` } })
     await axios.get(`${base}/nowhere`, { validateStatus: () => true })
     await axios.post(`${base}/token/refresh`, { refreshToken: data.refreshToken })
+    await axios.get(`${base}/`, { validateStatus: () => true }) // 401: no token
+    await axios.post(`${base}/login`, '{"username":', { headers: { 'content-type': 'application/json' }, validateStatus: () => true }) // 400
     await new Promise((resolve) => setTimeout(resolve, 200))
     const lines = service.output().slice(before).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
       .filter((l) => l.route !== '/.well-known/jwks.json') // the readiness poll's own requests
@@ -167,10 +169,11 @@ t.test('under npm start, FASTIFY_LOG_LEVEL sets the level: info writes one acces
       t.same(lines.filter((l) => l.reqId !== undefined), [], `${name}: no per-request line`)
     } else {
       const access = lines.filter((l) => l.msg === 'request')
-      t.equal(access.length, 5, `${name}: one access line for each of 5 requests`)
+      t.equal(access.length, 7, `${name}: one access line for each of 7 requests`)
       t.same(lines.filter((l) => l.reqId !== undefined && l.msg !== 'request'), [], `${name}: and no other per-request line`)
       t.same(access.map((l) => [l.method, l.route, l.status]), [
-        ['POST', '/login', 200], ['GET', '/', 200], ['GET', '/me', 200], ['GET', null, 404], ['POST', '/token/refresh', 200]
+        ['POST', '/login', 200], ['GET', '/', 200], ['GET', '/me', 200], ['GET', null, 404], ['POST', '/token/refresh', 200],
+        ['GET', '/', 401], ['POST', '/login', 400]
       ], `${name}: method, route and status`)
       for (const l of access) {
         t.equal(l.level, 30, 'at info')
