@@ -52,8 +52,8 @@ export default fp(async function authenticate (fastify) {
     if (hasSecondAuthorization(request.raw.rawHeaders)) return new InvalidTokenError('Send one Authorization header')
     const claims = verifier.verifyAuthorization(header)
     if (claims === undefined) {
-      // At debug level only, for operators chasing a refusal: the headers that came (the logger redacts
-      // Authorization and Cookie).
+      // At debug level only, for operators chasing a refusal: the headers that came (the logger censors
+      // Authorization and Cookie by its serializers).
       request.log.debug({ headers: request.headers }, 'access token refused')
       return new InvalidTokenError('Invalid or expired token')
     }
