@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { createServices, type Services } from '../src/services.js'
-import { openDatabase, type Db } from '../src/store/database.js'
+import { databaseOptions, openDatabase, type Db } from '../src/store/database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,10 +22,8 @@ export interface StoreOptions {
 }
 
 export default fp<StoreOptions>(async function store (fastify, opts) {
-  const db = await openDatabase(fastify.config.DATABASE_URL, {
-    lockTimeoutMs: fastify.config.DATABASE_LOCK_TIMEOUT * 1000,
-    report: (notice) => fastify.log[notice.level]({ path: notice.path }, notice.message)
-  })
+  const db = await openDatabase(fastify.config.DATABASE_URL, databaseOptions(fastify.config,
+    (notice) => fastify.log[notice.level](notice.path ? { path: notice.path } : {}, notice.message)))
   fastify.addHook('onClose', async () => { await db.destroy() })
   const clock = opts.clock ?? Date.now
   const services = createServices(db, fastify.config, clock)

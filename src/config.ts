@@ -8,10 +8,17 @@ export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86400
 export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.String({
     default: 'sqlite:./data/auth.db',
-    pattern: '^sqlite:.+$',
-    description: 'sqlite:<path> or sqlite::memory:'
+    pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
+    description: 'sqlite:<path>, sqlite::memory:, or postgres://user:password@host:port/database[?sslmode=require]'
   }),
   DATABASE_LOCK_TIMEOUT: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a write may wait for a database locked by another process before 503' }),
+  DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 1000, description: 'PostgreSQL: connections per instance' }),
+  DATABASE_STATEMENT_TIMEOUT: Type.Integer({ default: 5, minimum: 1, maximum: 300, description: 'PostgreSQL: seconds a statement may run before 503' }),
+  DATABASE_CONNECT_TIMEOUT: Type.Integer({ default: 5, minimum: 1, maximum: 300, description: 'PostgreSQL: seconds to wait for a connection before 503' }),
+  // Instances tell each other of revocations and key changes through Redis pub/sub when this is set,
+  // through PostgreSQL's LISTEN/NOTIFY otherwise. redis://[:password@]host:port[/db] or rediss:// (TLS).
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$', description: 'redis://[user:password@]host:port[/db], rediss:// for TLS' })),
+  REDIS_PREFIX: Type.String({ default: 'auth-service:', minLength: 1, maxLength: 100, description: 'prefix of every Redis key and channel of this deployment' }),
   // Where the service is reached from outside: the base of the URLs it publishes (discovery document).
   // Never taken from a request's Host header. Unset: http://localhost:<PORT>.
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$', description: 'http(s)://host[:port][/path]' })),
@@ -22,7 +29,7 @@ export const ConfigSchema = Type.Object({
   REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 60, maximum: 31536000, description: 'refresh token lifetime, seconds' }),
   REFRESH_REUSE_GRACE: Type.Integer({ default: 5, minimum: 0, maximum: 60, description: 'seconds a spent refresh token may race its successor' }),
   SIGNUP_ENABLED: Type.Boolean({ default: false }),
-  REVOCATION_SYNC_INTERVAL: Type.Integer({ default: 2, minimum: 1, maximum: 3600, description: 'seconds between reads of revocations made by other processes' }),
+  REVOCATION_SYNC_INTERVAL: Type.Number({ default: 0.5, minimum: 0.05, maximum: 3600, description: 'seconds between reads of the change log (revocations, key changes by other processes); hints from Redis or PostgreSQL arrive sooner' }),
   SESSION_PURGE_INTERVAL: Type.Integer({ default: 3600, minimum: 1, maximum: 86400, description: 'seconds between purges of ended sessions' }),
   JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),

@@ -5,7 +5,7 @@ import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { SecretBox } from './secret-box.js'
 import { Sessions } from './sessions.js'
-import { openDatabase, type Db } from './store/database.js'
+import { databaseOptions, openDatabase, type Db } from './store/database.js'
 import { SecretStore } from './store/secrets.js'
 import { SessionStore } from './store/sessions.js'
 import { SigningKeyStore } from './store/signing-keys.js'
@@ -40,7 +40,7 @@ export type Services = ReturnType<typeof createServices>
 
 // For programs that run once (the CLI, the bench's setup): open the database, use the domain, close it.
 export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config.DATABASE_URL, { lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT * 1000 })
+  const db = await openDatabase(config.DATABASE_URL, databaseOptions(config))
   try {
     return await use(createServices(db, config), db)
   } finally {

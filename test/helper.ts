@@ -1,6 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
@@ -14,11 +15,30 @@ export const jwtVerifyAppPath = join(import.meta.dirname, 'fixtures', 'jwt-verif
 
 export type Env = Record<string, string | undefined>
 
-// A configuration of its own for one test: a fresh SQLite file in the test's directory.
+// The store tests run against: SQLite unless TEST_DATABASE=postgres (test/postgres/ runs the store,
+// session, account, key-ring and credential-lifecycle tests that way).
+export const testDatabase = process.env.TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite'
+// The PostgreSQL server tests make their databases on (trust auth on loopback on the machines we run on).
+export const POSTGRES_SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
+
+function psql (command: string): void {
+  execFileSync('psql', [`${POSTGRES_SERVER}/postgres`, '-qX', '-v', 'ON_ERROR_STOP=1', '-c', command], { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+// A PostgreSQL database of the test's own, dropped when the test ends (whatever connections are left).
+export function postgresDatabase (t: Test): string {
+  const name = `auth_test_${randomBytes(6).toString('hex')}`
+  psql(`CREATE DATABASE ${name}`)
+  t.teardown(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  return `${POSTGRES_SERVER}/${name}`
+}
+
+// A configuration of its own for one test: a fresh SQLite file in the test's directory, or a fresh
+// PostgreSQL database.
 export function testEnv (t: Test, overrides: Env = {}): Env {
   const dir = t.testdir()
   return {
-    DATABASE_URL: `sqlite:${join(dir, 'auth.db')}`,
+    DATABASE_URL: testDatabase === 'postgres' ? postgresDatabase(t) : `sqlite:${join(dir, 'auth.db')}`,
     ADMIN_PASSWORD_FILE: join(dir, 'admin-password.txt'),
     ...overrides
   }

@@ -1,5 +1,6 @@
 import SQLite from 'better-sqlite3'
-import { CompiledQuery, Kysely, sql, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely'
+import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { privateDatabaseFiles, type Report } from '../private-files.js'
 import type { Database } from './schema.js'
@@ -7,17 +8,79 @@ import { migrateToLatest } from './migrations.js'
 
 export type Db = Kysely<Database>
 
+export { flushOverwrittenSecrets, isStoreUnavailable } from './dialect.js'
+
 export interface DatabaseOptions {
   // How long a write may wait for another process's lock before the store counts as unavailable (503).
   lockTimeoutMs?: number
-  // Where notices about the database's files go (modes tightened, a shared folder).
+  // PostgreSQL: connections in the pool, the longest a statement may run, the longest to wait for a
+  // connection (a new one, or a free one from a busy pool).
+  poolSize?: number
+  statementTimeoutMs?: number
+  connectTimeoutMs?: number
+  // Where notices about the database's files go (modes tightened, a shared folder, a lost connection).
   report?: Report
 }
 
-// Opens the database named by DATABASE_URL and brings its schema up to date.
+export interface DatabaseSettings {
+  DATABASE_LOCK_TIMEOUT: number
+  DATABASE_POOL_SIZE: number
+  DATABASE_STATEMENT_TIMEOUT: number
+  DATABASE_CONNECT_TIMEOUT: number
+}
+
+export function databaseOptions (config: DatabaseSettings, report?: Report): DatabaseOptions {
+  return {
+    lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT * 1000,
+    poolSize: config.DATABASE_POOL_SIZE,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT * 1000,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT * 1000,
+    report
+  }
+}
+
+export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
+
+// Opens the database named by DATABASE_URL and brings its schema up to date. Several instances may start
+// at once: the migrator takes a lock (an advisory lock on PostgreSQL, the write lock on SQLite).
 export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Db> {
-  if (!url.startsWith('sqlite:')) throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
-  const file = url.slice('sqlite:'.length)
+  let db: Db
+  if (isPostgresUrl(url)) db = openPostgres(url, options)
+  else if (url.startsWith('sqlite:')) db = openSqlite(url.slice('sqlite:'.length), options)
+  else throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
+  try {
+    await migrateToLatest(db)
+  } catch (err) {
+    await db.destroy()
+    throw err
+  }
+  return db
+}
+
+// PostgreSQL through pg's pool. `sslmode` and the other connection parameters come from the URL (pg reads
+// them). Every statement is bounded (statement_timeout, lock_timeout), so a stuck database answers 503
+// instead of holding requests; a transaction left idle is ended by the server.
+function openPostgres (url: string, options: DatabaseOptions): Db {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5000
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: options.lockTimeoutMs ?? 5000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    // A server that stops answering mid-query (a cut network): the client gives up too.
+    query_timeout: statementTimeoutMs + 1000,
+    keepAlive: true,
+    application_name: 'auth-service'
+  })
+  // An idle connection that breaks (server restart, network cut) must not crash the process: the pool
+  // drops it and opens another when asked.
+  pool.on('error', (err) => options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}` }))
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}
+
+function openSqlite (file: string, options: DatabaseOptions): Db {
   if (file !== ':memory:') privateDatabaseFiles(file, options.report ?? (() => {}))
   const sqlite = new SQLite(file)
   sqlite.pragma('journal_mode = WAL') // readers do not block the writer
@@ -32,20 +95,7 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
   // Deleted and overwritten content (retired private keys, keys re-written sealed, password hashes,
   // refresh-token hashes) is zeroed in the file rather than left in free space.
   sqlite.pragma('secure_delete = ON')
-  const db = new Kysely<Database>({ dialect: new ResilientSqliteDialect(sqlite, options.lockTimeoutMs ?? 5000) })
-  try {
-    await migrateToLatest(db)
-  } catch (err) {
-    await db.destroy()
-    throw err
-  }
-  return db
-}
-
-// After a secret has been re-written (sealed) or deleted: copies the WAL into the database file and
-// empties it, so that the old bytes are overwritten everywhere now rather than at some later checkpoint.
-export async function flushOverwrittenSecrets (db: Db): Promise<void> {
-  await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db)
+  return new Kysely<Database>({ dialect: new ResilientSqliteDialect(sqlite, options.lockTimeoutMs ?? 5000) })
 }
 
 const isBusy = (err: unknown) => {
@@ -114,13 +164,4 @@ class ResilientSqliteDriver extends SqliteDriver {
       }
     }
   }
-}
-
-// Errors that mean the store cannot serve now (locked, out of space, I/O, closed), as opposed to a bug:
-// the HTTP layer answers them with 503 rather than 500.
-const UNAVAILABLE = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB']
-export function isStoreUnavailable (err: unknown): boolean {
-  const { code, message } = err as { code?: unknown, message?: unknown }
-  return (typeof code === 'string' && UNAVAILABLE.some((c) => code.startsWith(c))) ||
-    message === 'The database connection is not open' || message === 'driver has already been destroyed'
 }

@@ -54,7 +54,16 @@ export interface ServiceSecretsTable {
   created_at: string
 }
 
+export interface ChangesTable {
+  id: Generated<number | string> // assigned by the database in commit order (PostgreSQL returns bigint as a string)
+  kind: string
+  subject: string
+  until: string | null
+  created_at: string
+}
+
 export interface Database {
+  changes: ChangesTable
   users: UsersTable
   signing_keys: SigningKeysTable
   sessions: SessionsTable

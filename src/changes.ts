@@ -1,0 +1,95 @@
+import type { Change, ChangeLog } from './store/changes.js'
+import type { Revoked } from './store/sessions.js'
+
+// What a process keeps in memory and how to bring it up to date: apply revocations, re-read the signing
+// keys, or reload both from the store.
+export interface ChangeHandlers {
+  revoked (revoked: Revoked[]): void
+  signingKeysChanged (): Promise<void>
+  reload (): Promise<void>
+}
+
+const PAGE = 1000
+// A process that has not caught up for this long may have missed changes the log no longer holds
+// (CHANGE_RETENTION_MS, much longer): it reloads everything instead.
+export const RELOAD_AFTER_MS = 60 * 60 * 1000
+export const CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000
+
+// Follows the change log from a cursor. Hints (Redis, NOTIFY) and a timer call catchUp(); hints carry
+// nothing but "look": what a process believes it reads from the store, so whoever can publish a hint can
+// at most make it read sooner. Runs one at a time; calls that arrive meanwhile are folded into one more
+// run after it.
+export class ChangeFollower {
+  readonly #log: ChangeLog
+  readonly #handlers: ChangeHandlers
+  readonly #now: () => number
+  #cursor = 0
+  #caughtUpAt = -Infinity
+  #reloadNext = true
+  #running?: Promise<void>
+  #again = false
+
+  constructor (log: ChangeLog, handlers: ChangeHandlers, now: () => number) {
+    this.#log = log
+    this.#handlers = handlers
+    this.#now = now
+  }
+
+  get cursor (): number { return this.#cursor }
+
+  // Brings memory up to date with the store: everything at the first call and after reload() was asked
+  // (a gap in the hints), the changes since the cursor otherwise.
+  catchUp (): Promise<void> {
+    if (this.#running) {
+      this.#again = true
+      return this.#running
+    }
+    this.#running = this.#run().finally(() => { this.#running = undefined })
+    return this.#running
+  }
+
+  // The next catch-up reloads everything: hints may have been missed (a lost connection).
+  reload (): Promise<void> {
+    this.#reloadNext = true
+    return this.catchUp()
+  }
+
+  async #run (): Promise<void> {
+    do {
+      this.#again = false
+      const started = this.#now()
+      if (this.#reloadNext || started - this.#caughtUpAt > RELOAD_AFTER_MS) {
+        this.#reloadNext = false
+        try {
+          // The cursor first: a change committed during the reload is applied again by the next catch-up
+          // rather than missed.
+          const cursor = await this.#log.latest()
+          await this.#handlers.reload()
+          this.#cursor = Math.max(this.#cursor, cursor)
+        } catch (err) {
+          this.#reloadNext = true
+          throw err
+        }
+      } else {
+        await this.#follow()
+      }
+      this.#caughtUpAt = started
+    } while (this.#again)
+  }
+
+  async #follow (): Promise<void> {
+    for (;;) {
+      const changes = await this.#log.after(this.#cursor, PAGE)
+      if (changes.length === 0) return
+      await this.#apply(changes)
+      this.#cursor = changes[changes.length - 1].id
+      if (changes.length < PAGE) return
+    }
+  }
+
+  async #apply (changes: Change[]): Promise<void> {
+    const revoked = changes.filter((c) => c.kind === 'session-revoked').map((c) => ({ id: c.subject, accessExpiresAt: c.until }))
+    if (revoked.length > 0) this.#handlers.revoked(revoked)
+    if (changes.some((c) => c.kind === 'signing-keys')) await this.#handlers.signingKeysChanged()
+  }
+}

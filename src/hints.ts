@@ -1,0 +1,141 @@
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { CHANGE_CHANNEL } from './store/dialect.js'
+
+// Hints that the change log has news, between the processes of one deployment. A hint carries nothing
+// but "look": a process that gets one reads the log from the store (ChangeFollower). So hints can be
+// late, lost, repeated or forged without changing what anybody believes; at worst a process reads sooner,
+// or later (by its polling interval).
+export interface Hints {
+  // Calls `onHint` for every hint, and `onGap` when the connection came back after a loss (hints may have
+  // been missed meanwhile: catch up from the store).
+  start (onHint: () => void, onGap: () => void): void
+  // Tells the others to look (after a change was committed). Never throws, never waits for the network.
+  publish (): void
+  close (): Promise<void>
+}
+
+export type HintReport = (level: 'info' | 'warn', message: string) => void
+
+// Redis pub/sub on `<REDIS_PREFIX>changes`. Two connections: one subscribed, one to publish on. The
+// connection is retried forever (ioredis's back-off); while it is down, processes rely on polling.
+export class RedisHints implements Hints {
+  readonly #subscriber: Redis
+  readonly #publisher: Redis
+  readonly #channel: string
+  readonly #report: HintReport
+  #lost = false
+  #lastError = ''
+
+  constructor (url: string, prefix: string, report: HintReport) {
+    this.#channel = `${prefix}changes`
+    this.#report = report
+    const options = {
+      lazyConnect: true,
+      connectionName: 'auth-service',
+      // Commands fail at once while disconnected rather than queueing (a publish is a hint: polling covers it).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 5000,
+      retryStrategy: (times: number) => Math.min(times * 200, 2000)
+    }
+    this.#subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
+    this.#publisher = new Redis(url, options)
+    for (const client of [this.#subscriber, this.#publisher]) client.on('error', (err: Error) => this.#error(err))
+  }
+
+  start (onHint: () => void, onGap: () => void): void {
+    const subscriber = this.#subscriber
+    subscriber.on('message', (channel: string) => { if (channel === this.#channel) onHint() })
+    subscriber.on('close', () => {
+      if (!this.#lost) this.#report('warn', 'lost the connection to Redis: following changes by polling until it is back')
+      this.#lost = true
+    })
+    // ioredis subscribes again on reconnection; the changes of the gap are read from the store.
+    subscriber.on('ready', () => {
+      if (!this.#lost) return
+      this.#lost = false
+      this.#lastError = ''
+      this.#report('info', 'connected to Redis again: catching up from the store')
+      onGap()
+    })
+    subscriber.connect().then(() => subscriber.subscribe(this.#channel)).catch((err: Error) => this.#error(err))
+    this.#publisher.connect().catch((err: Error) => this.#error(err))
+  }
+
+  publish (): void {
+    this.#publisher.publish(this.#channel, '').catch((err: Error) => this.#error(err))
+  }
+
+  async close (): Promise<void> {
+    this.#subscriber.disconnect()
+    this.#publisher.disconnect()
+  }
+
+  // The same error over and over (a reconnect loop) is reported once until something changes.
+  #error (err: Error): void {
+    if (err.message === this.#lastError) return
+    this.#lastError = err.message
+    this.#report('warn', `Redis: ${err.message}`)
+  }
+}
+
+// PostgreSQL's LISTEN on a connection of its own (pg_notify is sent by the transaction that records the
+// change, delivered when it commits: the CLI's changes too). Reconnects with a back-off after a loss.
+export class PostgresHints implements Hints {
+  readonly #url: string
+  readonly #report: HintReport
+  #client?: pg.Client
+  #closed = false
+  #timer?: NodeJS.Timeout
+  #lost = false
+
+  constructor (url: string, report: HintReport) {
+    this.#url = url
+    this.#report = report
+  }
+
+  start (onHint: () => void, onGap: () => void): void {
+    const connect = async (delayMs: number) => {
+      if (this.#closed) return
+      const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, keepAlive: true, application_name: 'auth-service-listen' })
+      const retry = (err: Error) => {
+        if (this.#closed || this.#client !== client) return
+        if (!this.#lost) this.#report('warn', `lost the LISTEN connection to PostgreSQL (${err.message}): following changes by polling until it is back`)
+        this.#lost = true
+        this.#client = undefined
+        client.end().catch(() => {})
+        const next = Math.min(delayMs * 2, 5000)
+        this.#timer = setTimeout(() => { connect(next).catch(() => {}) }, delayMs)
+        this.#timer.unref()
+      }
+      this.#client = client
+      client.on('error', retry)
+      client.on('end', () => retry(new Error('connection ended')))
+      client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onHint() })
+      try {
+        await client.connect()
+        await client.query(`LISTEN ${CHANGE_CHANNEL}`)
+      } catch (err) {
+        retry(err as Error)
+        return
+      }
+      if (this.#lost) {
+        this.#lost = false
+        this.#report('info', 'listening to PostgreSQL again: catching up from the store')
+        onGap()
+      }
+    }
+    connect(250).catch(() => {})
+  }
+
+  publish (): void {} // NOTIFY goes out with the transaction itself
+
+  async close (): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    const client = this.#client
+    this.#client = undefined
+    await client?.end().catch(() => {})
+  }
+}

@@ -1,0 +1,59 @@
+import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely'
+
+// Where SQLite and PostgreSQL truly differ, in one place: everything else is the same Kysely query on both.
+
+export const isPostgres = (db: Kysely<any>): boolean => db.getExecutor().adapter instanceof PostgresAdapter
+
+// The channel PostgreSQL's NOTIFY carries change hints on (LISTEN/NOTIFY are per database already).
+export const CHANGE_CHANNEL = 'auth_service_changes'
+
+// Serialises the transactions that take the same named lock, until they commit or roll back. SQLite needs
+// none: a transaction begins IMMEDIATE, so every writer runs alone. PostgreSQL at READ COMMITTED lets two
+// transactions each read the other's rows as they were (write skew); a transaction-scoped advisory lock
+// makes them take turns.
+export async function lockFor (trx: Kysely<any>, name: 'changes' | 'admins' | 'signing-keys'): Promise<void> {
+  if (isPostgres(trx)) await sql`select pg_advisory_xact_lock(hashtext(${'auth-service:' + name}))`.execute(trx)
+}
+
+// Inside the transaction that records changes: PostgreSQL delivers the notification when, and only if, it
+// commits, to every session LISTENing. SQLite has nobody to tell: its readers poll.
+export async function notifyChanges (trx: Kysely<any>): Promise<void> {
+  if (isPostgres(trx)) await sql`select pg_notify(${CHANGE_CHANNEL}, '')`.execute(trx)
+}
+
+// An ever-increasing integer key assigned by the database: the order in which changes were committed.
+export function identityColumn (db: Kysely<any>): ['bigserial' | 'integer', (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder] {
+  return isPostgres(db)
+    ? ['bigserial', (c) => c.primaryKey()]
+    : ['integer', (c) => c.primaryKey().autoIncrement()] // AUTOINCREMENT: never reuses an id, even of a deleted last row
+}
+
+// After a secret has been re-written (sealed) or deleted. SQLite: copies the WAL into the database file and
+// empties it, so that the old bytes (zeroed by secure_delete) are overwritten everywhere now rather than at
+// some later checkpoint. PostgreSQL leaves dead row versions to VACUUM; its files are the server's to guard.
+export async function flushOverwrittenSecrets (db: Kysely<any>): Promise<void> {
+  if (!isPostgres(db)) await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db)
+}
+
+// Errors that mean the store cannot serve now (locked, out of space, I/O, unreachable, timed out,
+// shutting down), as opposed to a bug: the HTTP layer answers them with 503 rather than 500.
+const SQLITE_UNAVAILABLE = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB']
+// PostgreSQL SQLSTATE classes and codes: connection exceptions (08), insufficient resources (53), operator
+// intervention (57: statement timeout, shutdown), serialization failure and deadlock (40001, 40P01), lock
+// not available (55P03), read-only transaction (25006: a replica promoted away).
+const POSTGRES_UNAVAILABLE = /^(08|53|57|58)|^(40001|40P01|55P03|25006)$/
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+const MESSAGES = [
+  'The database connection is not open', 'driver has already been destroyed', // better-sqlite3, Kysely
+  'Connection terminated', 'timeout exceeded when trying to connect', 'Query read timeout', // pg
+  'Client has encountered a connection error', 'Cannot use a pool after calling end', 'Client was closed'
+]
+export function isStoreUnavailable (err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false
+  const { code, message } = err as { code?: unknown, message?: unknown }
+  if (typeof code === 'string' && (SQLITE_UNAVAILABLE.some((c) => code.startsWith(c)) || NETWORK.has(code) ||
+    (code.length === 5 && POSTGRES_UNAVAILABLE.test(code)))) return true
+  if (typeof message === 'string' && MESSAGES.some((m) => message.startsWith(m))) return true
+  const cause = (err as { cause?: unknown }).cause
+  return err instanceof AggregateError ? err.errors.some(isStoreUnavailable) : cause !== undefined && cause !== err && isStoreUnavailable(cause)
+}
