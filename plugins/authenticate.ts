@@ -101,4 +101,4 @@ export default fp(async function authenticate (fastify) {
       authorizationTokenExpiredMessage: 'Invalid or expired token'
     }
   })
-}, { name: 'authenticate', dependencies: ['env', 'store', 'keys', 'session-jobs'] })
+}, { name: 'authenticate', dependencies: ['env', 'store', 'keys', 'session-jobs', 'change-feed'] })

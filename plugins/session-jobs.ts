@@ -1,22 +1,19 @@
 import fp from 'fastify-plugin'
+import { CHANGE_RETENTION_MS } from '../src/changes.js'
 import { every } from '../src/periodic.js'
 
-// Background work for sessions: revocations made by other processes (the CLI, other instances) reach this
-// process's revocation list within REVOCATION_SYNC_INTERVAL, and ended sessions and spent refresh tokens
-// are purged every SESSION_PURGE_INTERVAL. Both run once at start too.
+// Background work for sessions: the refresh-token successor key loaded at start, and every
+// SESSION_PURGE_INTERVAL (and once at start) ended sessions, unusable refresh tokens and old entries of the
+// change log purged.
 export default fp(async function sessionJobs (fastify) {
-  const { REVOCATION_SYNC_INTERVAL, SESSION_PURGE_INTERVAL } = fastify.config
+  const { SESSION_PURGE_INTERVAL } = fastify.config
   await fastify.sessions.loadSecrets()
-  let since = await fastify.sessions.syncRevocations()
   const purge = async () => {
     const purged = await fastify.sessions.purge()
-    if (purged.sessions || purged.refreshTokens) fastify.log.info(purged, 'purged ended sessions and unusable refresh tokens')
+    const changes = await fastify.store.changes.purge(new Date(fastify.clock() - CHANGE_RETENTION_MS).toISOString())
+    if (purged.sessions || purged.refreshTokens || changes) fastify.log.info({ ...purged, changes }, 'purged ended sessions, unusable refresh tokens and old changes')
   }
   await purge()
-  const stops = [
-    every(REVOCATION_SYNC_INTERVAL, async () => { since = await fastify.sessions.syncRevocations(since) },
-      (err) => fastify.log.error({ err }, 'revocation sync failed')),
-    every(SESSION_PURGE_INTERVAL, purge, (err) => fastify.log.error({ err }, 'session purge failed'))
-  ]
-  fastify.addHook('onClose', async () => { for (const stop of stops) stop() })
+  const stop = every(SESSION_PURGE_INTERVAL, purge, (err) => fastify.log.error({ err }, 'session purge failed'))
+  fastify.addHook('onClose', async () => { stop() })
 }, { name: 'session-jobs', dependencies: ['env', 'store'] })

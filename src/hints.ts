@@ -139,3 +139,16 @@ export class PostgresHints implements Hints {
     await client?.end().catch(() => {})
   }
 }
+
+// One hint, from a program that runs once (the CLI) after it changed something. Best effort: if Redis
+// cannot be reached in a few seconds, the instances see the change at their next poll.
+export async function publishOnce (url: string, prefix: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.publish(`${prefix}changes`, '')
+  } finally {
+    client.disconnect()
+  }
+}

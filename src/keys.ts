@@ -77,7 +77,7 @@ export class KeyRing {
     }
     let rows = await this.#store.all(algorithm)
     if (rows.length === 0) {
-      await this.#insert(this.#now())
+      await this.#insert(this.#now(), '')
       rows = await this.#store.all(algorithm)
     }
     const keys = []
@@ -101,19 +101,23 @@ export class KeyRing {
     return this.#keys.find((k) => k.kid === kid)!
   }
 
+  // The scheduled rotation, when the newest key is `intervalSeconds` old: made by one of the instances that
+  // find it due at once (the others find the new key there and make none). The new key, if this call made it.
+  async rotateIfDue (intervalSeconds: number): Promise<SigningKey | undefined> {
+    const newest = this.#keys.at(-1)
+    if (newest === undefined || this.shared || newest.activatesAt + intervalSeconds * 1000 > this.#now()) return undefined
+    const kid = await this.#insert(this.#now() + this.#settings.publishDelaySeconds * 1000, new Date(newest.activatesAt).toISOString())
+    await this.refresh()
+    return this.#keys.find((k) => k.kid === kid)
+  }
+
   // Deletes retired keys from the store: a private key that can no longer sign or verify anything is only
   // a liability. Returns their kids.
   async purgeRetired (): Promise<string[]> {
     const retired = this.states().filter((k) => k.state === 'retired').map((k) => k.kid)
-    await this.#store.delete(retired)
+    await this.#store.delete(retired, new Date(this.#now()).toISOString())
     if (retired.length > 0) await this.refresh()
     return retired
-  }
-
-  // True when the newest key was activated (or is due) more than `intervalSeconds` ago.
-  dueForRotation (intervalSeconds: number): boolean {
-    const newest = this.#keys.at(-1)
-    return newest !== undefined && !this.shared && newest.activatesAt + intervalSeconds * 1000 <= this.#now()
   }
 
   states (): Array<SigningKey & { state: KeyState, retiresAt?: number }> {
@@ -153,13 +157,13 @@ export class KeyRing {
     }
   }
 
-  async #insert (activatesAt: number): Promise<string> {
+  async #insert (activatesAt: number, unlessActivatingAfter?: string): Promise<string> {
     const alg = this.#settings.algorithm as Exclude<SigningAlgorithm, 'HS256'>
     const { privateKey, publicKey } = generateKeyPair(alg)
     const kid = randomUUID()
     await this.#store.insert({
       kid, alg, private_key: this.#box.seal(privateKey, kid), public_key: publicKey, created_at: new Date(this.#now()).toISOString(), activates_at: new Date(activatesAt).toISOString(), low_s: 1
-    })
+    }, unlessActivatingAfter)
     return kid
   }
 }

@@ -1,11 +1,13 @@
 import { Accounts } from './accounts.js'
 import type { Config } from './config.js'
 import { KeyRing } from './keys.js'
+import { publishOnce } from './hints.js'
 import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { SecretBox } from './secret-box.js'
 import { Sessions } from './sessions.js'
 import { databaseOptions, openDatabase, type Db } from './store/database.js'
+import { ChangeLog } from './store/changes.js'
 import { SecretStore } from './store/secrets.js'
 import { SessionStore } from './store/sessions.js'
 import { SigningKeyStore } from './store/signing-keys.js'
@@ -14,7 +16,14 @@ import { UserStore } from './store/users.js'
 // The domain, wired once: the server's plugins and the CLI both build it here.
 export function createServices (db: Db, config: Config, now = () => Date.now()) {
   const box = new SecretBox(config.KEY_ENCRYPTION_KEY)
-  const store = { users: new UserStore(db), signingKeys: new SigningKeyStore(db), sessions: new SessionStore(db), secrets: new SecretStore(db, box) }
+  const changes = new ChangeLog(db)
+  const store = {
+    users: new UserStore(db, changes),
+    signingKeys: new SigningKeyStore(db, changes),
+    sessions: new SessionStore(db, changes),
+    secrets: new SecretStore(db, box),
+    changes
+  }
   // How long an access token can be accepted after it was signed: its lifetime plus the clock tolerance.
   // Superseded keys are kept that long; revocations, as long as the tokens actually issued can be.
   const accessTokenLifetimeSeconds = config.ACCESS_TOKEN_TTL + config.JWT_CLOCK_TOLERANCE
@@ -39,11 +48,16 @@ export function createServices (db: Db, config: Config, now = () => Date.now()) 
 export type Services = ReturnType<typeof createServices>
 
 // For programs that run once (the CLI, the bench's setup): open the database, use the domain, close it.
+// With REDIS_URL, running instances are told of what changed (with PostgreSQL alone, NOTIFY did that).
 export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>): Promise<T> {
   const db = await openDatabase(config.DATABASE_URL, databaseOptions(config))
+  let changed = false
   try {
-    return await use(createServices(db, config), db)
+    const services = createServices(db, config)
+    services.store.changes.onCommitted(() => { changed = true })
+    return await use(services, db)
   } finally {
+    if (changed && config.REDIS_URL !== undefined) await publishOnce(config.REDIS_URL, config.REDIS_PREFIX).catch(() => {})
     await db.destroy()
   }
 }

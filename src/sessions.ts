@@ -137,22 +137,25 @@ export class Sessions {
     return this.#store.listActive(userId, iso(this.#now()))
   }
 
-  // Brings the revocation list up to date with revocations made by other processes (the CLI, other
-  // instances): at start (`sinceMs` undefined) every revoked session whose tokens can still be presented,
-  // then those revoked since `sinceMs`; and drops entries that no longer matter. Returns the time to ask
-  // from next.
-  async syncRevocations (sinceMs?: number): Promise<number> {
+  // Loads into the revocation list every revoked session whose tokens can still be presented (at start, and
+  // when this process may have missed changes), and drops entries that no longer matter. The changes made
+  // since reach it through the change log (ChangeFollower).
+  async loadRevocations (): Promise<void> {
     const now = this.#now()
-    const liveAfter = iso(now - this.#settings.clockToleranceSeconds * 1000)
-    this.markRevoked(await this.#store.revoked(liveAfter, sinceMs === undefined ? undefined : iso(sinceMs)))
+    this.markRevoked(await this.#store.revoked(iso(now - this.#settings.clockToleranceSeconds * 1000)))
     this.#revocations.prune(now)
-    return now - 1000 // overlap a little: another process's clock or transaction may lag
   }
 
-  // Deletes what can no longer be used, so the tables do not grow without bound.
+  pruneRevocations (): void {
+    this.#revocations.prune(this.#now())
+  }
+
+  // Deletes what can no longer be used, so the tables do not grow without bound. An ended session is kept
+  // until its last access token has expired on every clock: this one may be ahead of another instance's by
+  // up to the clock tolerance, and that instance accepts the token for the tolerance past its exp.
   purge (): Promise<{ refreshTokens: number, sessions: number }> {
     const now = this.#now()
-    return this.#store.purge(iso(now), iso(now - this.#settings.clockToleranceSeconds * 1000))
+    return this.#store.purge(iso(now), iso(now - 2 * this.#settings.clockToleranceSeconds * 1000))
   }
 
   async #reused (session: Session, user: User): Promise<RefreshOutcome> {

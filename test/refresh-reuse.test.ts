@@ -69,10 +69,10 @@ t.test('logout, then a restart with a shorter ACCESS_TOKEN_TTL: the token stays 
   const start = now
   for (const at of [start + 60_000, start + 1_800_000, exp * 1000 - 1000]) {
     now = at
-    await second.sessions.syncRevocations() // prunes as of the moved clock
+    await second.sessions.loadRevocations() // prunes as of the moved clock
     t.equal((await greet(second, `Bearer ${token}`)).statusCode, 401, `still refused ${Math.round((exp * 1000 - now) / 1000)} s before its exp`)
   }
   now = exp * 1000 + 6000
-  await second.sessions.syncRevocations()
+  await second.sessions.loadRevocations()
   t.notOk(second.revocations.has(sid), 'forgotten once the token has expired, tolerance included')
 })

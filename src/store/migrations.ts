@@ -1,6 +1,7 @@
 import type { Kysely, Migration } from 'kysely'
 import { Migrator } from 'kysely'
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config.js'
+import { identityColumn } from './dialect.js'
 
 // Versioned, ordered by name, run at every start; Kysely records what has run and takes a lock,
 // so two instances starting together do not both migrate. Written in Kysely's schema builder so
@@ -106,6 +107,23 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('users').dropColumn('last_login_at').execute()
       await db.schema.alterTable('users').dropColumn('password_normalized').execute()
       await db.schema.alterTable('users').dropColumn('credentials_version').execute()
+    }
+  },
+  // The change log other processes follow by its id (src/store/changes.ts).
+  '0005_change_log': {
+    async up (db: Kysely<any>) {
+      const [type, id] = identityColumn(db)
+      await db.schema.createTable('changes')
+        .addColumn('id', type, id)
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('until', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema.createIndex('changes_created_at').on('changes').column('created_at').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropTable('changes').execute()
     }
   }
 }

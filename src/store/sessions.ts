@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely'
+import type { ChangeLog } from './changes.js'
 import type { Db } from './database.js'
 import type { SessionsTable } from './schema.js'
 
@@ -51,7 +52,11 @@ class Refused extends Error {}
 // Sessions and their refresh tokens as rows. Timestamps are ISO 8601 in UTC, which sort as text.
 export class SessionStore {
   readonly #db: Db
-  constructor (db: Db) { this.#db = db }
+  readonly #changes: ChangeLog
+  constructor (db: Db, changes: ChangeLog) {
+    this.#db = db
+    this.#changes = changes
+  }
 
   // Creates the session and its first refresh token, only if the user's credentials are still those that
   // were checked (same version, not disabled). The guard is an update of the user's row, so that it takes
@@ -119,13 +124,20 @@ export class SessionStore {
     return extend(this.#db, extension)
   }
 
-  // Revokes the given sessions (those not revoked already) and returns them.
+  // Revokes the given sessions (those not revoked already) and returns them; the change log records them
+  // in the same transaction.
   async revoke (filter: { sessionId?: string, userId?: string }, reason: string, now: string): Promise<Revoked[]> {
-    let query = this.#db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('revoked_at', 'is', null)
-    if (filter.sessionId !== undefined) query = query.where('id', '=', filter.sessionId)
-    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId)
-    const rows = await query.returning(['id', 'access_expires_at']).execute()
-    return rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      let query = trx.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('revoked_at', 'is', null)
+      if (filter.sessionId !== undefined) query = query.where('id', '=', filter.sessionId)
+      if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId)
+      const rows = await query.returning(['id', 'access_expires_at']).execute()
+      const revoked = rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+      await this.#changes.record(trx, revocationChanges(revoked), now)
+      return revoked
+    })
+    if (revoked.length > 0) this.#changes.committed()
+    return revoked
   }
 
   async listActive (userId: string, now: string): Promise<Session[]> {
@@ -159,6 +171,9 @@ export class SessionStore {
     })
   }
 }
+
+export const revocationChanges = (revoked: Revoked[]) =>
+  revoked.map((r) => ({ kind: 'session-revoked' as const, subject: r.id, until: r.accessExpiresAt }))
 
 async function extend (db: Db, e: Extension): Promise<boolean> {
   const result = await db.updateTable('sessions')

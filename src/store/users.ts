@@ -1,6 +1,9 @@
 import { sql, type Selectable } from 'kysely'
 import { DomainError } from '../errors.js'
+import type { ChangeLog } from './changes.js'
 import type { Db } from './database.js'
+import { lockFor } from './dialect.js'
+import { revocationChanges } from './sessions.js'
 import type { UsersTable } from './schema.js'
 
 export interface User {
@@ -61,7 +64,11 @@ export interface CredentialChange { passwordHash?: string, disabled?: true }
 // Users as rows. `key` is the normalised, case-folded username that uniqueness and look-ups use.
 export class UserStore {
   readonly #db: Db
-  constructor (db: Db) { this.#db = db }
+  readonly #changes: ChangeLog
+  constructor (db: Db, changes: ChangeLog) {
+    this.#db = db
+    this.#changes = changes
+  }
 
   async findByKey (key: string): Promise<User | undefined> {
     const row = await this.#db.selectFrom('users').selectAll().where('username_key', '=', key).executeTakeFirst()
@@ -110,7 +117,9 @@ export class UserStore {
   async changeCredentials (id: string, change: CredentialChange, revoke: { reason: string, now: string, by?: { sessionId: string, checkedVersion: number } }):
   Promise<Array<{ id: string, accessExpiresAt: string | null }> | undefined> {
     const by = revoke.by
-    return this.#db.transaction().execute(async (trx) => {
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      // Two admins disabled at once must not each see the other still enabled (PostgreSQL, READ COMMITTED).
+      if (change.disabled) await lockFor(trx, 'admins')
       let update = trx.updateTable('users').set({
         ...(change.passwordHash !== undefined && { password_hash: change.passwordHash, password_normalized: 1 }),
         ...(change.disabled && { disabled: 1 }),
@@ -145,8 +154,12 @@ export class UserStore {
         .where('user_id', '=', id).where('revoked_at', 'is', null)
       if (keepSessionId !== undefined) ended = ended.where('id', '!=', keepSessionId)
       const rows = await ended.returning(['id', 'access_expires_at']).execute()
-      return rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+      const revoked = rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+      await this.#changes.record(trx, revocationChanges(revoked), revoke.now)
+      return revoked
     })
+    if (revoked !== undefined && revoked.length > 0) this.#changes.committed()
+    return revoked
   }
 
   async enable (id: string, now: string): Promise<boolean> {
