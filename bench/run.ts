@@ -9,7 +9,7 @@ import { loadConfig } from '../src/load-config.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {
-  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForHttp, type Service
+  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForHttp, type Service
 } from './service.js'
 
 const args = process.argv.slice(2)
@@ -63,6 +63,7 @@ async function main () {
   const dir = mkdtempSync(join(tmpdir(), 'auth-bench-'))
   const config = loadConfig({})
   const rows: Row[] = []
+  const postgres = await postgresDatabase()
   try {
     process.stderr.write(`load generator: ${tool}; ${pinning ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU}` : 'no CPU pinning'}\n`)
 
@@ -71,6 +72,10 @@ async function main () {
     const small = await startService(dir, 'small', 10)
     const large = await startService(dir, 'large', SCALE_USERS)
     const quiet = await startService(dir, 'quiet', 10, 'warn')
+    // The same service on PostgreSQL (when a server answers): the same hot path, no I/O in it.
+    const onPostgres = postgres && await startService(dir, 'postgres', 10, DEFAULT_LOG_LEVEL, postgres.url)
+    if (!postgres) process.stderr.write('no PostgreSQL server at BENCH_POSTGRES_URL: its rows are skipped\n')
+    const postgresTokens = onPostgres && writeLines(dir, 'postgres.tokens', await accessTokens(onPostgres, TOKENS))
     const smallTokens = writeLines(dir, 'small.tokens', await accessTokens(small, TOKENS))
     const quietTokens = writeLines(dir, 'quiet.tokens', await accessTokens(quiet, TOKENS))
     const largeTokens = writeLines(dir, 'large.tokens', await accessTokens(large, TOKENS))
@@ -100,6 +105,10 @@ async function main () {
     for (const [port, tokens] of [[small.port, smallTokens], [quiet.port, quietTokens], [barePort, smallTokens], [bareLoggedPort, smallTokens], [expressPort, expressTokens], [large.port, largeTokens]] as const) {
       await runLoad({ ...greet(port, tokens), seconds: WARMUP_SECONDS })
     }
+    if (onPostgres && postgresTokens) {
+      await runLoad({ ...greet(onPostgres.port, postgresTokens), seconds: WARMUP_SECONDS })
+      await runLoad(login(onPostgres.port, smallLogins, WARMUP_SECONDS))
+    }
     await runLoad(login(small.port, smallLogins, WARMUP_SECONDS))
     await runLoad(login(large.port, largeLogins, WARMUP_SECONDS))
 
@@ -112,7 +121,8 @@ async function main () {
       ['quiet', () => measure('greeting', 'ours-warn', round, greet(quiet.port, quietTokens))],
       ['bare', () => measure('greeting', 'bare-fastify', round, greet(barePort, smallTokens))],
       ['express', () => measure('greeting', 'express-jsonwebtoken', round, greet(expressPort, expressTokens))],
-      ['large', () => measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))]
+      ['large', () => measure('greeting', 'ours-100k-users', round, greet(large.port, largeTokens))],
+      ...(onPostgres && postgresTokens ? [['postgres', () => measure('greeting', 'ours-postgres', round, greet(onPostgres.port, postgresTokens))] as [string, () => Promise<unknown>]] : [])
     ]
     const loginTargets: Array<[string, () => Promise<unknown>]> = [
       ['ours', () => measure('login', 'ours', round, login(small.port, smallLogins))],
@@ -122,7 +132,8 @@ async function main () {
         measurements.push({ scenario: 'login', target: 'argon2-direct', round, requests: direct.ops, rps: direct.ops / direct.seconds, p50Ms: 0, p99Ms: 0, non2xx: 0, errors: 0 })
         process.stderr.write(`  login argon2-direct round ${round}: ${(direct.ops / direct.seconds).toFixed(1)} verify/s\n`)
       }],
-      ['large', () => measure('login', 'ours-100k-users', round, login(large.port, largeLogins))]
+      ['large', () => measure('login', 'ours-100k-users', round, login(large.port, largeLogins))],
+      ...(onPostgres ? [['postgres', () => measure('login', 'ours-postgres', round, login(onPostgres.port, smallLogins))] as [string, () => Promise<unknown>]] : [])
     ]
     let round = 0
     for (round = 1; round <= ROUNDS; round++) {
@@ -138,6 +149,7 @@ async function main () {
     await stop(bareLogged)
     await stop(express)
     await stop(quiet.child)
+    if (onPostgres) await stop(onPostgres.child)
 
     // Login storm: logins at full rate while the protected route keeps being asked for.
     process.stderr.write('login storm\n')
@@ -218,9 +230,17 @@ async function main () {
       { metric: `RSS median, next ${MEMORY_SECONDS} s vs first`, ours: rssMedian2, baseline: rssMedian1, ratio: rssMedian2 / rssMedian1, target: 'ratio ≤ 1.05', met: rssMedian2 / rssMedian1 <= 1.05 },
       limitRow('cold start to first login', median(coldStarts), 1000, 'ms')
     )
+    if (onPostgres) {
+      rows.push(
+        ratioRow('PostgreSQL: GET / (info, access line) vs bare Fastify logging at info', 'greeting', 'ours-postgres', 'bare-fastify-logging', 0.9),
+        ratioRow('PostgreSQL: GET / req/s vs the same on SQLite', 'greeting', 'ours-postgres', 'ours', 0.9),
+        ratioRow('PostgreSQL: POST /login req/s vs argon2id verify direct', 'login', 'ours-postgres', 'argon2-direct', 0.9)
+      )
+    }
   } finally {
     stopAll()
     rmSync(dir, { recursive: true, force: true })
+    await postgres?.drop().catch((err) => process.stderr.write(`could not drop the bench's PostgreSQL database: ${err.message}\n`))
   }
 
   const failed = measurements.filter((m) => m.requests === 0 || m.non2xx > 0 || m.errors > 0)

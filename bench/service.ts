@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
+import pg from 'pg'
 import { loadConfig } from '../src/load-config.js'
 import { hasherFromConfig } from '../src/passwords.js'
 import { withServices } from '../src/services.js'
@@ -69,8 +70,7 @@ export async function seedUsers (databaseUrl: string, count: number): Promise<vo
 
 export interface Service { child: ChildProcess, port: number, databaseUrl: string, users: number }
 
-export async function startService (dir: string, name: string, users: number, logLevel = DEFAULT_LOG_LEVEL): Promise<Service> {
-  const databaseUrl = `sqlite:${join(dir, `${name}.db`)}`
+export async function startService (dir: string, name: string, users: number, logLevel = DEFAULT_LOG_LEVEL, databaseUrl = `sqlite:${join(dir, `${name}.db`)}`): Promise<Service> {
   await seedUsers(databaseUrl, users)
   const port = await freePort()
   const child = start(SERVER_CPU, process.execPath, [
@@ -103,6 +103,24 @@ export async function accessTokens (service: Service, count: number): Promise<st
     }
     return tokens
   })
+}
+
+// A PostgreSQL database of the bench's own on the server at BENCH_POSTGRES_URL (default: the local one),
+// and the function that drops it; undefined when no server answers (the PostgreSQL rows are then skipped).
+export const POSTGRES_SERVER = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
+export async function postgresDatabase (): Promise<{ url: string, drop: () => Promise<void> } | undefined> {
+  const name = `auth_bench_${randomBytes(6).toString('hex')}`
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: `${POSTGRES_SERVER}/postgres`, connectionTimeoutMillis: 3000 })
+    await client.connect()
+    try { await client.query(statement) } finally { await client.end() }
+  }
+  try {
+    await admin(`CREATE DATABASE ${name}`)
+  } catch {
+    return undefined
+  }
+  return { url: `${POSTGRES_SERVER}/${name}`, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 export function loginBodies (users: number, count: number): string[] {

@@ -26,7 +26,8 @@ t.test('npm run bench -- --quick runs every scenario and every request succeeds'
 
   const metrics = result.rows.map((r: { metric: string }) => r.metric)
   for (const expected of [/as npm start runs it \(info, access line\) vs bare Fastify logging at info/, /at FASTIFY_LOG_LEVEL=warn vs bare Fastify without a logger/, /vs Express \+ jsonwebtoken/, /vs argon2id verify direct/, /event-loop delay p99/,
-    /login storm: GET \/ latency p99/, /100k users: POST \/login/, /100k users: GET \//, /^RSS, highest in .* mixed load/, /^RSS median, next/, /cold start/]) {
+    /login storm: GET \/ latency p99/, /100k users: POST \/login/, /100k users: GET \//, /^RSS, highest in .* mixed load/, /^RSS median, next/, /cold start/,
+    /^PostgreSQL: GET \/ \(info, access line\) vs bare Fastify logging at info/, /^PostgreSQL: GET \/ req\/s vs the same on SQLite/, /^PostgreSQL: POST \/login req\/s vs argon2id verify direct/]) {
     t.ok(metrics.some((m: string) => expected.test(m)), `row ${expected}`)
   }
   for (const row of result.rows) {

@@ -202,3 +202,47 @@ t.test('SQLite, one file, clocks 120 s apart: a logout through the instance behi
     await within(t, 1000, 'refused by the other', async () => await greetingStatus(other, token) === 401)
   }
 })
+
+// A TCP proxy the test owns, to cut a dependency without touching the shared server.
+async function cuttableProxy (t: Test, target: { host: string, port: number }) {
+  const { createServer, createConnection } = await import('node:net')
+  const sockets = new Set<import('node:net').Socket>()
+  let open = true
+  const server = createServer((client) => {
+    if (!open) { client.destroy(); return }
+    const upstream = createConnection(target.port, target.host)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return {
+    port: (server.address() as { port: number }).port,
+    cut () { open = false; for (const s of sockets) s.destroy() },
+    restore () { open = true }
+  }
+}
+
+t.test('after its Redis connection comes back, an instance catches up from the store on what it missed', async (t) => {
+  const env = sharedEnv(t, { redis: true })
+  const redis = new URL(REDIS_URL)
+  const proxy = await cuttableProxy(t, { host: redis.hostname, port: Number(redis.port || 6379) })
+  const a = await instance(t, env)
+  const b = await instance(t, { ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}` })
+  await addUser(a.app, 'alice', PASSWORD)
+  const { token } = await login(a, 'alice')
+  t.equal(await greetingStatus(b, token), 200)
+  proxy.cut()
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal((await call(a, 'POST', '/logout', { token })).status, 204, 'logged out on A while B cannot hear')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(await greetingStatus(b, token), 200, 'B has not heard (no hint, polling at an hour): the gap is real')
+  proxy.restore()
+  await within(t, 3000, 'B refuses the token once reconnected (ioredis retries within 2 s)', async () => await greetingStatus(b, token) === 401)
+})
