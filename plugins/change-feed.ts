@@ -14,7 +14,7 @@ declare module 'fastify' {
 // changes made anywhere: this process, another instance, the CLI. It follows the store's change log by
 // cursor, told when to look by hints (Redis pub/sub with REDIS_URL, PostgreSQL's LISTEN/NOTIFY without),
 // and looks every REVOCATION_SYNC_INTERVAL anyway (the only way with SQLite, and the fallback while a
-// hint connection is down). After a lost hint connection comes back, it reloads everything.
+// hint connection is down). After a lost hint connection comes back, it catches up at once.
 export default fp(async function changeFeed (fastify) {
   const { REVOCATION_SYNC_INTERVAL, REDIS_URL, REDIS_PREFIX, DATABASE_URL } = fastify.config
   const follower = new ChangeFollower(fastify.store.changes, {
@@ -33,7 +33,10 @@ export default fp(async function changeFeed (fastify) {
   const hints: Hints | undefined = REDIS_URL !== undefined
     ? new RedisHints(REDIS_URL, REDIS_PREFIX, report)
     : isPostgresUrl(DATABASE_URL) ? new PostgresHints(DATABASE_URL, report) : undefined
-  hints?.start(() => { follower.catchUp().catch(onError) }, () => { follower.reload().catch(onError) })
+  // A hint, or a hint connection back after a gap: read the log from the cursor. The log is in the store,
+  // so whatever the gap missed is there; an instance that fell too far behind reloads (ChangeFollower).
+  const catchUp = () => { follower.catchUp().catch(onError) }
+  hints?.start(catchUp, catchUp)
   const unpublish = hints && fastify.store.changes.onCommitted(() => hints.publish())
   const stop = every(REVOCATION_SYNC_INTERVAL, async () => {
     await follower.catchUp()

@@ -17,8 +17,14 @@ const Jwk = Type.Object({
 const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
   const { JWT_ISSUER, JWT_ALGORITHM, KEY_PUBLISH_DELAY, PUBLIC_URL, PORT } = fastify.config
   // Published URLs come from configuration only, never from the request's Host header (which anyone can
-  // set, and a shared cache would serve to everyone).
-  const base = (PUBLIC_URL ?? `http://localhost:${PORT}`).replace(/\/$/, '')
+  // set, and a shared cache would serve to everyone). Without PUBLIC_URL: localhost at the port the server
+  // actually listens on (fastify-cli's -p may differ from PORT), or PORT before it listens.
+  const configured = PUBLIC_URL?.replace(/\/$/, '')
+  const base = () => {
+    if (configured !== undefined) return configured
+    const address = fastify.server.address()
+    return `http://localhost:${address !== null && typeof address === 'object' ? address.port : PORT}`
+  }
   // Consumers may cache the key set; a new key is published KEY_PUBLISH_DELAY before it signs, so caches
   // must expire well within that.
   const maxAge = Math.max(0, Math.min(300, Math.floor(KEY_PUBLISH_DELAY / 2)))
@@ -47,12 +53,13 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (_request, reply) {
     reply.header('cache-control', `public, max-age=${maxAge}`)
+    const url = base()
     return {
       issuer: JWT_ISSUER,
-      jwks_uri: `${base}/.well-known/jwks.json`,
-      token_endpoint: `${base}/login`,
-      refresh_endpoint: `${base}/token/refresh`,
-      revocation_endpoint: `${base}/logout`,
+      jwks_uri: `${url}/.well-known/jwks.json`,
+      token_endpoint: `${url}/login`,
+      refresh_endpoint: `${url}/token/refresh`,
+      revocation_endpoint: `${url}/logout`,
       grant_types_supported: ['password', 'refresh_token'],
       id_token_signing_alg_values_supported: [JWT_ALGORITHM]
     }

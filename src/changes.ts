@@ -37,8 +37,8 @@ export class ChangeFollower {
 
   get cursor (): number { return this.#cursor }
 
-  // Brings memory up to date with the store: everything at the first call and after reload() was asked
-  // (a gap in the hints), the changes since the cursor otherwise.
+  // Brings memory up to date with the store: everything at the first call, after a failed reload, and
+  // when the last catch-up is older than RELOAD_AFTER_MS; the changes since the cursor otherwise.
   catchUp (): Promise<void> {
     if (this.#running) {
       this.#again = true
@@ -46,12 +46,6 @@ export class ChangeFollower {
     }
     this.#running = this.#run().finally(() => { this.#running = undefined })
     return this.#running
-  }
-
-  // The next catch-up reloads everything: hints may have been missed (a lost connection).
-  reload (): Promise<void> {
-    this.#reloadNext = true
-    return this.catchUp()
   }
 
   async #run (): Promise<void> {

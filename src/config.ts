@@ -20,7 +20,7 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$', description: 'redis://[user:password@]host:port[/db], rediss:// for TLS' })),
   REDIS_PREFIX: Type.String({ default: 'auth-service:', minLength: 1, maxLength: 100, description: 'prefix of every Redis key and channel of this deployment' }),
   // Where the service is reached from outside: the base of the URLs it publishes (discovery document).
-  // Never taken from a request's Host header. Unset: http://localhost:<PORT>.
+  // Never taken from a request's Host header. Unset: http://localhost:<the port the server listens on>.
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$', description: 'http(s)://host[:port][/path]' })),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'port to listen on (read by fastify-cli too)' }),
   // Encrypts private signing keys and the service's other secrets at rest (AES-256-GCM).

@@ -8,7 +8,7 @@ import { CHANGE_CHANNEL } from './store/dialect.js'
 // or later (by its polling interval).
 export interface Hints {
   // Calls `onHint` for every hint, and `onGap` when the connection came back after a loss (hints may have
-  // been missed meanwhile: catch up from the store).
+  // been missed meanwhile: catch up from the store, from the cursor).
   start (onHint: () => void, onGap: () => void): void
   // Tells the others to look (after a change was committed). Never throws, never waits for the network.
   publish (): void
@@ -16,6 +16,21 @@ export interface Hints {
 }
 
 export type HintReport = (level: 'info' | 'warn', message: string) => void
+
+// Connection losses and returns are reported at most once a minute: someone who can make Redis drop our
+// subscription over and over (a message larger than its pub/sub buffer limit) must not fill the logs.
+const REPORT_EVERY_MS = 60_000
+function throttled (report: HintReport): HintReport {
+  let last = -Infinity
+  let suppressed = 0
+  return (level, message) => {
+    const now = Date.now()
+    if (now - last < REPORT_EVERY_MS) { suppressed++; return }
+    last = now
+    report(level, suppressed > 0 ? `${message} (${suppressed} similar lines suppressed in the last minute)` : message)
+    suppressed = 0
+  }
+}
 
 // Redis pub/sub on `<REDIS_PREFIX>changes`. Two connections: one subscribed, one to publish on. The
 // connection is retried forever (ioredis's back-off); while it is down, processes rely on polling.
@@ -29,7 +44,7 @@ export class RedisHints implements Hints {
 
   constructor (url: string, prefix: string, report: HintReport) {
     this.#channel = `${prefix}changes`
-    this.#report = report
+    this.#report = throttled(report)
     const options = {
       lazyConnect: true,
       connectionName: 'auth-service',
@@ -92,7 +107,7 @@ export class PostgresHints implements Hints {
 
   constructor (url: string, report: HintReport) {
     this.#url = url
-    this.#report = report
+    this.#report = throttled(report)
   }
 
   start (onHint: () => void, onGap: () => void): void {

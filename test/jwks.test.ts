@@ -55,6 +55,15 @@ t.test('without PUBLIC_URL, the published URLs are http://localhost:<PORT>, what
   t.match(String(bad), /env\/PUBLIC_URL must match pattern/, 'a PUBLIC_URL that is not an http(s) URL stops the start')
 })
 
+t.test('without PUBLIC_URL, a server listening on another port than PORT publishes the port it listens on', async (t) => {
+  // fastify-cli's -p sets the port without PORT: the default must not point at a port someone else may take.
+  const app = await build(t, testEnv(t, { PORT: '4321' }))
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = new URL(address).port
+  const doc = await (await fetch(`${address}/.well-known/openid-configuration`)).json() as { jwks_uri: string }
+  t.equal(doc.jwks_uri, `http://localhost:${port}/.well-known/jwks.json`)
+})
+
 t.test("jose's createRemoteJWKSet + jwtVerify verify our tokens against the live JWKS URL", async (t) => {
   for (const JWT_ALGORITHM of ['ES256', 'EdDSA', 'RS256']) {
     const { issuer, token } = await listening(t, { JWT_ALGORITHM })
