@@ -1,7 +1,7 @@
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { InvalidTokenError } from '../src/errors.js'
+import { HttpError, InvalidTokenError, UnavailableError } from '../src/errors.js'
 import { AccessTokenVerifier, bearerToken, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
@@ -45,8 +45,12 @@ export default fp(async function authenticate (fastify) {
   const verifier = new AccessTokenVerifier(settings, (kid) => keys.verifying(kid), (claims) => revocations.has(claims.sid), fastify.clock)
   fastify.decorate('accessTokens', verifier)
 
-  // The claims of the request's access token, or the error that refuses it. Synchronous, no I/O.
-  function authorize (request: FastifyRequest): AccessTokenClaims | InvalidTokenError {
+  const readiness = fastify.readiness
+
+  // The claims of the request's access token, or the error that refuses it. Synchronous, no I/O. Until
+  // start-up has loaded the keys and the revocation list, no token can be judged: 503.
+  function authorize (request: FastifyRequest): AccessTokenClaims | HttpError {
+    if (!readiness.started) return new UnavailableError('The service is starting; retry shortly')
     const header = request.headers.authorization
     if (header === undefined) return new InvalidTokenError('Missing bearer token', false)
     if (hasSecondAuthorization(request.raw.rawHeaders)) return new InvalidTokenError('Send one Authorization header')
@@ -63,7 +67,7 @@ export default fp(async function authenticate (fastify) {
   // The hot path, run before every protected route: synchronous, no promise, no store access.
   fastify.decorate('authenticate', function authenticate (request, _reply, done) {
     const result = authorize(request)
-    if (result instanceof InvalidTokenError) return done(result)
+    if (result instanceof HttpError) return done(result)
     request.user = result
     done()
   } satisfies onRequestHookHandler)
@@ -85,7 +89,7 @@ export default fp(async function authenticate (fastify) {
       ...verifyOptions(settings),
       extractToken (request: FastifyRequest) {
         const result = authorize(request)
-        if (result instanceof InvalidTokenError) throw result
+        if (result instanceof HttpError) throw result
         return bearerToken(request.headers.authorization!)
       }
     },
@@ -93,7 +97,7 @@ export default fp(async function authenticate (fastify) {
     // route that takes its token from elsewhere (its own extractToken) is refused rather than trusted.
     trusted: (request: FastifyRequest, verified: { jti?: unknown }) => {
       const claims = authorize(request)
-      return !(claims instanceof InvalidTokenError) && claims.jti === verified.jti
+      return !(claims instanceof HttpError) && claims.jti === verified.jti
     },
     messages: {
       authorizationTokenUntrusted: 'Invalid or expired token',
@@ -101,4 +105,4 @@ export default fp(async function authenticate (fastify) {
       authorizationTokenExpiredMessage: 'Invalid or expired token'
     }
   })
-}, { name: 'authenticate', dependencies: ['env', 'store', 'keys', 'session-jobs', 'change-feed'] })
+}, { name: 'authenticate', dependencies: ['env', 'readiness', 'store', 'keys', 'session-jobs', 'change-feed'] })

@@ -12,9 +12,11 @@ declare module 'fastify' {
 
 // Keeps what this process holds in memory (the revocation list, the key ring) in step with the store, for
 // changes made anywhere: this process, another instance, the CLI. It follows the store's change log by
-// cursor, told when to look by hints (Redis pub/sub with REDIS_URL, PostgreSQL's LISTEN/NOTIFY without),
-// and looks every REVOCATION_SYNC_INTERVAL anyway (the only way with SQLite, and the fallback while a
-// hint connection is down). After a lost hint connection comes back, it catches up at once.
+// cursor, told when to look by hints (Redis pub/sub with REDIS_URL, with PostgreSQL's LISTEN/NOTIFY as the
+// fallback while Redis is down; LISTEN/NOTIFY alone without REDIS_URL), and looks every
+// REVOCATION_SYNC_INTERVAL anyway (the only way with SQLite, and the floor whatever happens to hints).
+// After a lost hint connection comes back, it catches up at once. The instance is ready only while it
+// has caught up recently.
 export default fp(async function changeFeed (fastify) {
   const { REVOCATION_SYNC_INTERVAL, REDIS_URL, REDIS_PREFIX, DATABASE_URL } = fastify.config
   const follower = new ChangeFollower(fastify.store.changes, {
@@ -26,25 +28,34 @@ export default fp(async function changeFeed (fastify) {
     }
   }, fastify.clock)
   fastify.decorate('changeFeed', follower)
-  await follower.catchUp() // the first one loads everything
 
   const onError = (err: unknown) => fastify.log.error({ err }, 'following the change log failed')
   const report = (level: 'info' | 'warn', message: string) => fastify.log[level](message)
-  const hints: Hints | undefined = REDIS_URL !== undefined
-    ? new RedisHints(REDIS_URL, REDIS_PREFIX, report)
-    : isPostgresUrl(DATABASE_URL) ? new PostgresHints(DATABASE_URL, report) : undefined
-  // A hint, or a hint connection back after a gap: read the log from the cursor. The log is in the store,
-  // so whatever the gap missed is there; an instance that fell too far behind reloads (ChangeFollower).
-  const catchUp = () => { follower.catchUp().catch(onError) }
-  hints?.start(catchUp, catchUp)
-  const unpublish = hints && fastify.store.changes.onCommitted(() => hints.publish())
-  const stop = every(REVOCATION_SYNC_INTERVAL, async () => {
-    await follower.catchUp()
-    fastify.sessions.pruneRevocations()
-  }, onError)
+  const listen = isPostgresUrl(DATABASE_URL) ? () => new PostgresHints(DATABASE_URL, report) : undefined
+  const hints: Hints | undefined = REDIS_URL !== undefined ? new RedisHints(REDIS_URL, REDIS_PREFIX, report, listen) : listen?.()
+  let stop: (() => void) | undefined
+  let unpublish: (() => void) | undefined
+  fastify.readiness.step('change-feed', async () => {
+    await follower.catchUp() // the first one loads everything
+    if (stop) return
+    // A hint, or a hint connection back after a gap: read the log from the cursor. The log is in the
+    // store, so whatever the gap missed is there; an instance that fell too far behind reloads.
+    const catchUp = () => { follower.catchUp().catch(onError) }
+    hints?.start(catchUp, catchUp)
+    unpublish = hints && fastify.store.changes.onCommitted(() => hints.publish())
+    stop = every(REVOCATION_SYNC_INTERVAL, async () => {
+      await follower.catchUp()
+      fastify.sessions.pruneRevocations()
+    }, onError)
+  })
+  // Behind by more than a few polls (the store unreachable): what it believes may be stale.
+  const behindLimitMs = Math.max(5000, 3 * REVOCATION_SYNC_INTERVAL * 1000)
+  fastify.readiness.check(() => follower.behindMs > behindLimitMs
+    ? `the change feed is behind: last caught up ${Math.round(follower.behindMs / 1000)} s ago`
+    : undefined)
   fastify.addHook('onClose', async () => {
-    stop()
+    stop?.()
     unpublish?.()
     await hints?.close()
   })
-}, { name: 'change-feed', dependencies: ['env', 'store', 'keys'] })
+}, { name: 'change-feed', dependencies: ['env', 'readiness', 'store', 'keys', 'session-jobs'] })

@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError, errorBody, HttpError, InvalidTokenError, type DomainErrorKind } from '../src/errors.js'
+import { DomainError, errorBody, HttpError, InvalidTokenError, UnavailableError, type DomainErrorKind } from '../src/errors.js'
 import { QueueFullError } from '../src/limiter.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
@@ -25,6 +25,10 @@ export default fp(async function http (fastify) {
       // Too many logins already waiting for a hashing slot: shed load rather than queue without bound.
       reply.header('retry-after', '1')
       return reply.code(503).send(errorBody(503, 'Too many logins in progress; retry shortly'))
+    }
+    if (err instanceof UnavailableError) {
+      reply.header('retry-after', String(err.retryAfterSeconds))
+      return reply.code(503).send(errorBody(503, err.message))
     }
     if (isStoreUnavailable(err)) {
       request.log.error({ err }, 'the user store is unavailable')

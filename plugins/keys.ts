@@ -1,19 +1,22 @@
 import fp from 'fastify-plugin'
 import { every } from '../src/periodic.js'
 
-// The key ring's upkeep: loaded (the first key created) at start; every REVOCATION_SYNC_INTERVAL, rid of
-// retired keys and, when KEY_ROTATION_INTERVAL is set, rotated once the newest key is that old. Keys made
-// or deleted by the CLI or another instance arrive through the change log (plugins/change-feed.ts).
+// The key ring's upkeep: loaded (the first key created) at start-up; then every REVOCATION_SYNC_INTERVAL,
+// rid of retired keys and, when KEY_ROTATION_INTERVAL is set, rotated once the newest key is that old.
+// Keys made or deleted by the CLI or another instance arrive through the change log (change-feed).
 export default fp(async function keys (fastify) {
   const { REVOCATION_SYNC_INTERVAL, KEY_ROTATION_INTERVAL } = fastify.config
-  await fastify.keys.refresh()
-  const stop = every(REVOCATION_SYNC_INTERVAL, async () => {
-    const purged = await fastify.keys.purgeRetired()
-    if (purged.length > 0) fastify.log.info({ kids: purged }, 'deleted retired signing keys')
-    if (KEY_ROTATION_INTERVAL > 0) {
-      const key = await fastify.keys.rotateIfDue(KEY_ROTATION_INTERVAL)
-      if (key) fastify.log.info({ kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString() }, 'scheduled key rotation')
-    }
-  }, (err) => fastify.log.error({ err }, 'signing key upkeep failed'))
-  fastify.addHook('onClose', async () => { stop() })
-}, { name: 'keys', dependencies: ['env', 'store'] })
+  let stop: (() => void) | undefined
+  fastify.readiness.step('keys', async () => {
+    await fastify.keys.refresh()
+    stop ??= every(REVOCATION_SYNC_INTERVAL, async () => {
+      const purged = await fastify.keys.purgeRetired()
+      if (purged.length > 0) fastify.log.info({ kids: purged }, 'deleted retired signing keys')
+      if (KEY_ROTATION_INTERVAL > 0) {
+        const key = await fastify.keys.rotateIfDue(KEY_ROTATION_INTERVAL)
+        if (key) fastify.log.info({ kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString() }, 'scheduled key rotation')
+      }
+    }, (err) => fastify.log.error({ err }, 'signing key upkeep failed'))
+  })
+  fastify.addHook('onClose', async () => { stop?.() })
+}, { name: 'keys', dependencies: ['env', 'readiness', 'store'] })

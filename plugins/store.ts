@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { createServices, type Services } from '../src/services.js'
-import { databaseOptions, openDatabase, type Db } from '../src/store/database.js'
+import { connectDatabase, databaseOptions, type Db } from '../src/store/database.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,15 +15,18 @@ declare module 'fastify' {
   }
 }
 
-// Opens DATABASE_URL, migrates it, builds the domain over it, and closes it with the server.
+// Connects to DATABASE_URL (lazily: nothing is asked of the database here), builds the domain over it,
+// and closes it with the server. Bringing the schema up to date is the first start-up step.
 export interface StoreOptions {
   // Tests drive time (key rotation, session expiry) through this; production uses the wall clock.
   clock?: () => number
 }
 
 export default fp<StoreOptions>(async function store (fastify, opts) {
-  const db = await openDatabase(fastify.config.DATABASE_URL, databaseOptions(fastify.config,
+  const store = connectDatabase(fastify.config.DATABASE_URL, databaseOptions(fastify.config,
     (notice) => fastify.log[notice.level](notice.path ? { path: notice.path } : {}, notice.message)))
+  const db = store.db
+  fastify.readiness.step('store', () => store.open())
   fastify.addHook('onClose', async () => { await db.destroy() })
   const clock = opts.clock ?? Date.now
   const services = createServices(db, fastify.config, clock)
@@ -35,4 +38,4 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
   fastify.decorate('accounts', services.accounts)
   fastify.decorate('keys', services.keys)
   fastify.decorate('passwordHasher', services.hasher)
-}, { name: 'store', dependencies: ['env'] })
+}, { name: 'store', dependencies: ['env', 'readiness'] })

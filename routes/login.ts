@@ -4,6 +4,7 @@ import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/login', {
+    onRequest: [fastify.requireStarted],
     schema: {
       summary: 'Exchange a username and password for an access token and a refresh token',
       body: LoginBody,

@@ -5,6 +5,7 @@ import { ErrorResponse, SignupBody, SignupResponse } from '../src/schemas.js'
 const signup: FastifyPluginAsyncTypebox = async function (fastify) {
   if (!fastify.config.SIGNUP_ENABLED) return
   fastify.post('/signup', {
+    onRequest: [fastify.requireStarted],
     schema: {
       summary: 'Create an account',
       body: SignupBody,

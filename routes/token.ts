@@ -4,6 +4,7 @@ import { ErrorResponse, RefreshBody, TokenResponse } from '../src/schemas.js'
 
 const token: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/token/refresh', {
+    onRequest: [fastify.requireStarted],
     schema: {
       summary: 'Exchange a refresh token for a new access token and a new refresh token (the old one is spent)',
       body: RefreshBody,

@@ -29,7 +29,9 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
   // must expire well within that.
   const maxAge = Math.max(0, Math.min(300, Math.floor(KEY_PUBLISH_DELAY / 2)))
 
+  // Before start-up has loaded the keys, an empty set would be cached by consumers: 503 instead.
   fastify.get('/.well-known/jwks.json', {
+    onRequest: [fastify.requireStarted],
     schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } }
   }, async function (_request, reply) {
     reply.header('cache-control', `public, max-age=${maxAge}`)

@@ -4,7 +4,9 @@ import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
+import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
+import { draining } from './draining.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
 // sit beside src/.
@@ -110,14 +112,21 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
   return applied.bodyLimit === BODY_LIMIT &&
     ajv?.coerceTypes === false && ajv?.removeAdditional === false &&
     applied.logController === options.logController && applied.childLoggerFactory === options.childLoggerFactory &&
-    typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === true
+    typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === false
 }
+
+// What a server that is shutting down answers to a new request (see plugins/shutdown.ts): Fastify's own
+// 503 on closing has no Retry-After.
+const DRAINING_BODY = JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'The service is shutting down; retry shortly' })
 
 // Server options, used by `fastify start -o` and by the tests through fastify-cli's helper alike. The app
 // refuses to start without them (see below).
 export const options: FastifyServerOptions = {
   serverFactory: (handler, applied) => {
-    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, handler)
+    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
+      if (!draining.has(server)) return handler(req, res)
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' }).end(DRAINING_BODY)
+    })
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
     // Fastify hands the factory the options it was given, as it will use them: the app starts only if
     // these are the options below, whole (see app()), not a hand-made subset of them.
@@ -141,15 +150,15 @@ export const options: FastifyServerOptions = {
     }
   },
   bodyLimit: BODY_LIMIT, // credentials are small; a large body is a mistake or an attack
-  return503OnClosing: true
+  return503OnClosing: false // answered by the server factory instead, with Retry-After
 }
 
-export default async function app (fastify: FastifyInstance, opts: EnvPluginOptions & StoreOptions) {
+export default async function app (fastify: FastifyInstance, opts: EnvPluginOptions & StoreOptions & ReadinessOptions) {
   // `fastify start` without -o would run the app with Fastify's defaults: a 1 MiB body limit, type
   // coercion, unknown fields dropped silently, no log redaction, no request timeouts. No silent downgrade.
   if (!OPTIONS_APPLIED.has(fastify.server)) {
     throw new Error('the server options were not applied: start the service with `fastify start -o dist/src/app.js`, as `npm start` does')
   }
-  await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock } })
+  await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure } })
   await fastify.register(AutoLoad, { dir: join(root, 'routes') })
 }

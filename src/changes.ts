@@ -25,6 +25,7 @@ export class ChangeFollower {
   readonly #now: () => number
   #cursor = 0
   #caughtUpAt = -Infinity
+  #succeededAt = -Infinity // performance.now(): how long ago it last caught up, whatever the clock says
   #reloadNext = true
   #running?: Promise<void>
   #again = false
@@ -36,6 +37,9 @@ export class ChangeFollower {
   }
 
   get cursor (): number { return this.#cursor }
+
+  // Milliseconds since the last successful catch-up (Infinity before the first).
+  get behindMs (): number { return performance.now() - this.#succeededAt }
 
   // Brings memory up to date with the store: everything at the first call, after a failed reload, and
   // when the last catch-up is older than RELOAD_AFTER_MS; the changes since the cursor otherwise.
@@ -68,6 +72,7 @@ export class ChangeFollower {
         await this.#follow()
       }
       this.#caughtUpAt = started
+      this.#succeededAt = performance.now()
     } while (this.#again)
   }
 

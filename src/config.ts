@@ -50,6 +50,10 @@ export const ConfigSchema = Type.Object({
   ARGON2_PARALLELISM: Type.Integer({ default: 1, minimum: 1, maximum: 16 }),
   // Unset: one less than the cores this process may use (at least one), so a core stays for the event loop.
   HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+  SHUTDOWN_GRACE: Type.Integer({ default: 10, minimum: 0, maximum: 600, description: 'seconds in-flight requests have to finish on SIGTERM or SIGINT' }),
+  // @fastify/under-pressure: 503 with Retry-After while the event loop lags or the heap is nearly full.
+  MAX_EVENT_LOOP_DELAY: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'milliseconds of event-loop delay above which requests get 503; 0 turns the check off' }),
+  MAX_HEAP_USED_MB: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'heap in use above which requests get 503 (default: 90 % of the heap limit)' })),
   HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' })
 })
 

@@ -19,6 +19,16 @@ export class InvalidTokenError extends HttpError {
   }
 }
 
+// The service cannot answer this now but will soon (still starting, shutting down, overloaded): 503 with
+// Retry-After.
+export class UnavailableError extends HttpError {
+  readonly retryAfterSeconds: number
+  constructor (message: string, retryAfterSeconds = 5) {
+    super(503, message)
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
 // What the domain refuses, and why, in words fit for the person who asked. The domain knows nothing of
 // HTTP: plugins/http.ts turns each kind into a status code, in one place. 'token-refused': the caller's
 // session ended or changed under the request. `event`: the audit event the refusal is logged as.

@@ -33,18 +33,26 @@ function throttled (report: HintReport): HintReport {
 }
 
 // Redis pub/sub on `<REDIS_PREFIX>changes`. Two connections: one subscribed, one to publish on. The
-// connection is retried forever (ioredis's back-off); while it is down, processes rely on polling.
+// connection is retried forever (ioredis's back-off); while it is down, the `fallback` hints (PostgreSQL's
+// LISTEN, when the store is PostgreSQL) are listened to instead, and polling goes on in any case.
 export class RedisHints implements Hints {
   readonly #subscriber: Redis
   readonly #publisher: Redis
   readonly #channel: string
-  readonly #report: HintReport
+  readonly #reportLost: HintReport
+  readonly #reportBack: HintReport
+  readonly #reportError: HintReport
+  readonly #fallback?: () => Hints
+  #fallbackRunning?: Hints
   #lost = false
   #lastError = ''
 
-  constructor (url: string, prefix: string, report: HintReport) {
+  constructor (url: string, prefix: string, report: HintReport, fallback?: () => Hints) {
     this.#channel = `${prefix}changes`
-    this.#report = throttled(report)
+    this.#reportLost = throttled(report)
+    this.#reportBack = throttled(report)
+    this.#reportError = throttled(report)
+    this.#fallback = fallback
     const options = {
       lazyConnect: true,
       connectionName: 'auth-service',
@@ -63,18 +71,31 @@ export class RedisHints implements Hints {
     const subscriber = this.#subscriber
     subscriber.on('message', (channel: string) => { if (channel === this.#channel) onHint() })
     subscriber.on('close', () => {
-      if (!this.#lost) this.#report('warn', 'lost the connection to Redis: following changes by polling until it is back')
+      if (this.#lost) return
       this.#lost = true
+      this.#reportLost('warn', `no connection to Redis: following changes through ${this.#fallback ? 'PostgreSQL\'s LISTEN' : 'polling'} until it is back`)
+      if (this.#fallback && !this.#fallbackRunning) {
+        this.#fallbackRunning = this.#fallback()
+        this.#fallbackRunning.start(onHint, onGap)
+      }
     })
     // ioredis subscribes again on reconnection; the changes of the gap are read from the store.
     subscriber.on('ready', () => {
       if (!this.#lost) return
       this.#lost = false
       this.#lastError = ''
-      this.#report('info', 'connected to Redis again: catching up from the store')
+      this.#reportBack('info', 'connected to Redis again: catching up from the store')
       onGap()
+      const fallback = this.#fallbackRunning
+      this.#fallbackRunning = undefined
+      fallback?.close().catch(() => {})
     })
-    subscriber.connect().then(() => subscriber.subscribe(this.#channel)).catch((err: Error) => this.#error(err))
+    // Subscribed whether or not the first connection succeeds: the command waits in ioredis's queue until a
+    // connection is ready, and ioredis subscribes again after every reconnection. (Subscribing only once
+    // connect() had resolved left an instance that started while Redis was unreachable, or lost it during
+    // the first handshake, never subscribed: found by the Redis-cut test.)
+    subscriber.connect().catch((err: Error) => this.#error(err))
+    subscriber.subscribe(this.#channel).catch((err: Error) => this.#error(err))
     this.#publisher.connect().catch((err: Error) => this.#error(err))
   }
 
@@ -85,13 +106,14 @@ export class RedisHints implements Hints {
   async close (): Promise<void> {
     this.#subscriber.disconnect()
     this.#publisher.disconnect()
+    await this.#fallbackRunning?.close()
   }
 
   // The same error over and over (a reconnect loop) is reported once until something changes.
   #error (err: Error): void {
     if (err.message === this.#lastError) return
     this.#lastError = err.message
-    this.#report('warn', `Redis: ${err.message}`)
+    this.#reportError('warn', `Redis: ${err.message}`)
   }
 }
 
@@ -135,11 +157,10 @@ export class PostgresHints implements Hints {
         retry(err as Error)
         return
       }
-      if (this.#lost) {
-        this.#lost = false
-        this.#report('info', 'listening to PostgreSQL again: catching up from the store')
-        onGap()
-      }
+      // Listening from now on: whatever was committed before is read from the store.
+      if (this.#lost) this.#report('info', 'listening to PostgreSQL again: catching up from the store')
+      this.#lost = false
+      onGap()
     }
     connect(250).catch(() => {})
   }

@@ -8,7 +8,8 @@ export class Limiter {
   readonly #concurrency: number
   readonly #maxQueued: number
   #running = 0
-  readonly #waiting: Array<() => void> = []
+  readonly #waiting: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  #closed?: () => Error
 
   constructor (concurrency: number, maxQueued: number) {
     this.#concurrency = concurrency
@@ -16,9 +17,10 @@ export class Limiter {
   }
 
   async run<T> (task: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw this.#closed()
     if (this.#running >= this.#concurrency) {
       if (this.#waiting.length >= this.#maxQueued) throw new QueueFullError()
-      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+      await new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }))
     } else {
       this.#running++
     }
@@ -27,8 +29,15 @@ export class Limiter {
     } finally {
       // Hand the slot straight to the next waiter, so `running` never drops and rises again.
       const next = this.#waiting.shift()
-      if (next) next()
+      if (next) next.resolve()
       else this.#running--
     }
+  }
+
+  // Refuses every task still waiting, and every later one, with the error `refusal` makes; the running
+  // ones finish.
+  close (refusal: () => Error): void {
+    this.#closed = refusal
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(refusal())
   }
 }

@@ -1,7 +1,9 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import helper from 'fastify-cli/helper.js'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
+import { createConnection, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
@@ -51,13 +53,24 @@ export interface BuildOptions {
   server?: object // server options laid over the app's own
   clock?: () => number // the service's clock (epoch ms), for tests that move time
   app?: string // another app module that wraps src/app.ts (test/fixtures)
+  ready?: boolean // wait until start-up is done (the default), or return the app as soon as it can listen
 }
 
 // Builds the app exactly as `fastify start -o` does (same module, same exported server options);
 // skipOverride only lifts its decorators to the root so that tests can reach app.accounts and the like.
+// Start-up (store, keys, first admin, change feed) runs after the app is ready to listen; by default this
+// waits for it, and rejects with its error if it fails for good (the process would exit with code 1).
 export async function build (t: Test, env: Env = testEnv(t), options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock }, options.server ?? {}) as unknown as FastifyInstance
+  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock, onStartupFailure: () => {} }, options.server ?? {}) as unknown as FastifyInstance
   t.teardown(() => app.close())
+  if (options.ready !== false) {
+    try {
+      await app.readiness.whenReady()
+    } catch (err) {
+      await app.close()
+      throw err
+    }
+  }
   return app
 }
 
@@ -142,5 +155,96 @@ export function cli (env: Env, args: string[], stdin = '') {
   })
 }
 
+// A TCP proxy the test owns, to cut a dependency (PostgreSQL, Redis) without touching the shared server:
+// cut() closes every connection through it and refuses new ones; restore() forwards again.
+export async function tcpProxy (t: Test, target: { host: string, port: number }, forwarding = true) {
+  const sockets = new Set<Socket>()
+  let open = forwarding
+  const server = createServer((client) => {
+    client.on('error', () => {})
+    if (!open) { client.destroy(); return }
+    const upstream = createConnection(target.port, target.host)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return {
+    port: (server.address() as { port: number }).port,
+    cut () { open = false; for (const s of sockets) s.destroy() },
+    restore () { open = true }
+  }
+}
+
+// The URL of `url` with its host and port replaced by a proxy's.
+export function throughProxy (url: string, port: number): string {
+  const u = new URL(url)
+  u.hostname = '127.0.0.1'
+  u.port = String(port)
+  return u.toString()
+}
+
 // A free loopback port for a server a test starts (the bench's helper).
 export { freePort } from '../bench/service.js'
+
+// The built service started the way `npm start` starts it: fastify-cli, -o, dist/src/app.js.
+const root = join(import.meta.dirname, '..')
+export const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
+export const builtApp = join(root, 'dist', 'src', 'app.js')
+
+export interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
+
+function collect (child: ChildProcess): Service {
+  let out = ''
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => out, exited }
+}
+
+export function startService (env: Env, port: number, cwd = root, level = 'info', withOptions = true, extraArgs: string[] = []): Service {
+  return collect(spawn(process.execPath, [fastifyCli, 'start', ...(withOptions ? ['-o'] : []), '-l', level, '-a', '127.0.0.1', '-p', String(port), ...extraArgs, builtApp], {
+    cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
+  }))
+}
+
+// Until the service has logged that it listens.
+export async function logsListening (service: Service): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (!service.output().includes('Server listening')) {
+    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
+    if (Date.now() > deadline) throw new Error(`service did not start: ${service.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+// Until `url` answers 2xx.
+export async function answering (url: string, service: Service): Promise<void> {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`service did not answer: ${service.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+// What `npm start` runs once it has built: the script's own command line from package.json, through sh as
+// npm runs it, without the build step (which would delete dist/ under the other tests).
+export async function npmStartCommand (): Promise<string> {
+  const { scripts } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  return scripts.start.replace(/^npm run build && /, '')
+}
+
+// In a process group of its own, so that a test can end the whole group whatever the shell did.
+export function startLikeNpm (command: string, env: Env): Service {
+  return collect(spawn('sh', ['-c', command], { cwd: root, env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }))
+}

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { addUser, build, claimsOf, PASSWORD, postgresDatabase, testEnv, type Env } from './helper.js'
+import { addUser, build, claimsOf, PASSWORD, postgresDatabase, tcpProxy, testEnv, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ADMIN_PASSWORD = 'admin password for scale-out tests'
@@ -203,36 +203,12 @@ t.test('SQLite, one file, clocks 120 s apart: a logout through the instance behi
   }
 })
 
-// A TCP proxy the test owns, to cut a dependency without touching the shared server.
-async function cuttableProxy (t: Test, target: { host: string, port: number }) {
-  const { createServer, createConnection } = await import('node:net')
-  const sockets = new Set<import('node:net').Socket>()
-  let open = true
-  const server = createServer((client) => {
-    if (!open) { client.destroy(); return }
-    const upstream = createConnection(target.port, target.host)
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => {})
-    }
-    client.pipe(upstream).pipe(client)
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return {
-    port: (server.address() as { port: number }).port,
-    cut () { open = false; for (const s of sockets) s.destroy() },
-    restore () { open = true }
-  }
-}
-
-t.test('after its Redis connection comes back, an instance catches up from the store on what it missed', async (t) => {
-  const env = sharedEnv(t, { redis: true })
+t.test('SQLite and Redis: after its Redis connection comes back, an instance catches up from the store on what it missed', async (t) => {
+  // SQLite shared by both, so that nothing but Redis (and polling, set to an hour) could carry the news:
+  // with PostgreSQL, its LISTEN is the fallback while Redis is away (test/resilience.test.ts).
+  const env = testEnv(t, { REDIS_URL, REDIS_PREFIX: `auth-test-${randomBytes(6).toString('hex')}:`, REVOCATION_SYNC_INTERVAL: '3600' })
   const redis = new URL(REDIS_URL)
-  const proxy = await cuttableProxy(t, { host: redis.hostname, port: Number(redis.port || 6379) })
+  const proxy = await tcpProxy(t, { host: redis.hostname, port: Number(redis.port || 6379) })
   const a = await instance(t, env)
   const b = await instance(t, { ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}` })
   await addUser(a.app, 'alice', PASSWORD)

@@ -1,59 +1,22 @@
 import axios from 'axios'
 import Fastify from 'fastify'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { claimsOf, freePort, testEnv, type Env } from './helper.js'
-
-// The built service started the way `npm start` starts it: fastify-cli, -o, dist/src/app.js.
-const root = join(import.meta.dirname, '..')
-const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
-const builtApp = join(root, 'dist', 'src', 'app.js')
-
-interface Service { child: ChildProcess, output: () => string, exited: Promise<number | null> }
-
-function startService (env: Env, port: number, cwd = root, level = 'info', withOptions = true): Service {
-  const child = spawn(process.execPath, [fastifyCli, 'start', ...(withOptions ? ['-o'] : []), '-l', level, '-a', '127.0.0.1', '-p', String(port), builtApp], {
-    cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let out = ''
-  child.stdout!.on('data', (d) => { out += d })
-  child.stderr!.on('data', (d) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => out, exited }
-}
-
-async function listening (service: Service): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (!service.output().includes('Server listening')) {
-    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
-    if (Date.now() > deadline) throw new Error(`service did not start: ${service.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-async function answering (url: string, service: Service): Promise<void> {
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (service.child.exitCode !== null) throw new Error(`service exited: ${service.output()}`)
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`service did not answer: ${service.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+import { answering, claimsOf, freePort, logsListening, npmStartCommand, startLikeNpm, startService, testEnv } from './helper.js'
 
 t.test('a listening server serves the whole flow to an HTTP client written for the Express version', async (t) => {
   const port = await freePort()
   const password = randomBytes(12).toString('base64url')
   // At debug level, so that a refused token's request headers are logged (redacted) too.
-  const service = startService(testEnv(t, { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password }), port, root, 'debug')
+  const service = startService(testEnv(t, { ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password }), port, undefined, 'debug')
   t.teardown(() => { service.child.kill('SIGKILL') })
-  await listening(service)
+  await logsListening(service)
   const base = `http://127.0.0.1:${port}`
+  // It listens at once and loads the store, keys and change feed after (503 with Retry-After until then),
+  // as an orchestrator's readiness probe would see.
+  await answering(`${base}/health/ready`, service)
 
   // What the classic client does, unchanged.
   const response = await axios.post(`${base}/login`, { username: 'admin', password })
@@ -87,7 +50,7 @@ t.test('a .env file in the working directory configures the service', async (t) 
   await writeFile(join(dir, '.env'), `ADMIN_USERNAME=dotenv-admin\nADMIN_PASSWORD=${password}\nDATABASE_URL=sqlite:${join(dir, 'auth.db')}\nACCESS_TOKEN_TTL=120\n`)
   const service = startService({}, port, dir)
   t.teardown(() => { service.child.kill('SIGKILL') })
-  await listening(service)
+  await logsListening(service)
   const { data } = await axios.post(`http://127.0.0.1:${port}/login`, { username: 'dotenv-admin', password })
   t.equal(data.expiresIn, 120)
 })
@@ -101,7 +64,7 @@ t.test('a bad configuration value stops the real start-up, naming the variable',
 })
 
 t.test('started without -o, the service refuses to run on Fastify\'s defaults, in one line', async (t) => {
-  const service = startService(testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }), await freePort(), root, 'info', false)
+  const service = startService(testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }), await freePort(), undefined, 'info', false)
   t.teardown(() => { service.child.kill('SIGKILL') })
   t.not(await service.exited, 0, 'the process exits with an error')
   t.match(service.output(), /the server options were not applied: start the service with `fastify start -o dist\/src\/app.js`, as `npm start` does/)
@@ -113,32 +76,18 @@ t.test('a wrong KEY_ENCRYPTION_KEY stops the real start-up with a clear line', a
   const port = await freePort()
   const first = startService(env, port)
   t.teardown(() => { first.child.kill('SIGKILL') })
-  await listening(first)
+  await logsListening(first)
   first.child.kill('SIGTERM')
   t.equal(await first.exited, 0)
   const wrong = startService({ ...env, KEY_ENCRYPTION_KEY: randomBytes(24).toString('base64url') }, port)
   t.teardown(() => { wrong.child.kill('SIGKILL') })
-  t.not(await wrong.exited, 0, 'the process exits with an error')
-  t.match(wrong.output(), /env\/KEY_ENCRYPTION_KEY does not decrypt the signing keys in the store \(a different key\?\)/)
-  t.notMatch(wrong.output(), 'Server listening')
+  t.equal(await wrong.exited, 1, 'the process exits with code 1')
+  // The server listens first (start-up does not wait for the store), then start-up fails for good: one
+  // line at fatal that says why, and the exit.
+  const fatal = wrong.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 60)
+  t.equal(fatal.length, 1, 'one fatal line')
+  t.match(fatal[0]?.msg, /^start-up failed: env\/KEY_ENCRYPTION_KEY does not decrypt the signing keys in the store \(a different key\?\)$/)
 })
-
-// What `npm start` runs once it has built: the script's own command line from package.json, through sh as
-// npm runs it, without the build step (which would delete dist/ under the other tests).
-async function npmStartCommand (): Promise<string> {
-  const { scripts } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  return scripts.start.replace(/^npm run build && /, '')
-}
-
-function startLikeNpm (command: string, env: Env): Service {
-  // In a process group of its own: the shell may not exec node, so signals go to the whole group.
-  const child = spawn('sh', ['-c', command], { cwd: root, env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  let out = ''
-  child.stdout!.on('data', (d) => { out += d })
-  child.stderr!.on('data', (d) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => out, exited }
-}
 
 t.test('under npm start, FASTIFY_LOG_LEVEL sets the level: info writes one access line a request, warn none', async (t) => {
   const command = await npmStartCommand()

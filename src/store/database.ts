@@ -1,14 +1,15 @@
 import SQLite from 'better-sqlite3'
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
 import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { privateDatabaseFiles, type Report } from '../private-files.js'
 import type { Database } from './schema.js'
+import { StoreNotReadyError } from './dialect.js'
 import { migrateToLatest } from './migrations.js'
 
 export type Db = Kysely<Database>
 
-export { flushOverwrittenSecrets, isStoreUnavailable } from './dialect.js'
+export { flushOverwrittenSecrets, isStoreUnavailable, StoreNotReadyError } from './dialect.js'
 
 export interface DatabaseOptions {
   // How long a write may wait for another process's lock before the store counts as unavailable (503).
@@ -41,20 +42,56 @@ export function databaseOptions (config: DatabaseSettings, report?: Report): Dat
 
 export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 
-// Opens the database named by DATABASE_URL and brings its schema up to date. Several instances may start
-// at once: the migrator takes a lock (an advisory lock on PostgreSQL, the write lock on SQLite).
-export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Db> {
-  let db: Db
-  if (isPostgresUrl(url)) db = openPostgres(url, options)
-  else if (url.startsWith('sqlite:')) db = openSqlite(url.slice('sqlite:'.length), options)
+// A database handle that refuses every query (StoreNotReadyError, answered 503) until open() has brought
+// the schema up to date. Nothing connects before open(): a service can start, and listen, while its
+// database is unreachable, and open() again until it succeeds. Several instances may open at once: the
+// migrator takes a lock (an advisory lock on PostgreSQL, the write lock on SQLite).
+export interface Store {
+  db: Db
+  open (): Promise<void>
+  readonly opened: boolean
+}
+
+export function connectDatabase (url: string, options: DatabaseOptions = {}): Store {
+  let base: Db
+  if (isPostgresUrl(url)) base = openPostgres(url, options)
+  else if (url.startsWith('sqlite:')) base = openSqlite(url.slice('sqlite:'.length), options)
   else throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
+  const gate = new StoreGate()
+  return {
+    db: base.withPlugin(gate),
+    async open () {
+      if (gate.open) return
+      await migrateToLatest(base)
+      gate.open = true
+    },
+    get opened () { return gate.open }
+  }
+}
+
+class StoreGate implements KyselyPlugin {
+  open = false
+  transformQuery (args: PluginTransformQueryArgs): RootOperationNode {
+    if (!this.open) throw new StoreNotReadyError()
+    return args.node
+  }
+
+  async transformResult (args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result
+  }
+}
+
+// Opens the database and brings its schema up to date, or fails: for programs that run once (the CLI,
+// the bench's setup).
+export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Db> {
+  const store = connectDatabase(url, options)
   try {
-    await migrateToLatest(db)
+    await store.open()
   } catch (err) {
-    await db.destroy()
+    await store.db.destroy()
     throw err
   }
-  return db
+  return store.db
 }
 
 // PostgreSQL through pg's pool. `sslmode` and the other connection parameters come from the URL (pg reads
@@ -74,9 +111,14 @@ function openPostgres (url: string, options: DatabaseOptions): Db {
     keepAlive: true,
     application_name: 'auth-service'
   })
-  // An idle connection that breaks (server restart, network cut) must not crash the process: the pool
-  // drops it and opens another when asked.
-  pool.on('error', (err) => options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}` }))
+  // A connection that breaks (server restart, network cut) must not crash the process. pg's pool listens
+  // for errors on idle connections only ('error' on the pool); a connection checked out between two
+  // statements (Kysely holds one for a whole transaction) emits 'error' with nobody listening, which
+  // throws: measured, cutting the network under 20 logins killed the process. Every connection gets a
+  // listener of its own; the statement in flight fails (503), and the pool drops the broken connection.
+  const lost = (err: Error) => options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}` })
+  pool.on('error', lost)
+  pool.on('connect', (client) => { client.on('error', lost) })
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
 }
 

@@ -35,6 +35,12 @@ export async function flushOverwrittenSecrets (db: Kysely<any>): Promise<void> {
   if (!isPostgres(db)) await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db)
 }
 
+// A query before the store was opened (migrated): the service is still starting.
+export class StoreNotReadyError extends Error {
+  readonly code = 'STORE_NOT_READY'
+  constructor () { super('the store is not ready yet') }
+}
+
 // Errors that mean the store cannot serve now (locked, out of space, I/O, unreachable, timed out,
 // shutting down), as opposed to a bug: the HTTP layer answers them with 503 rather than 500.
 const SQLITE_UNAVAILABLE = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB']
@@ -51,7 +57,7 @@ const MESSAGES = [
 export function isStoreUnavailable (err: unknown): boolean {
   if (err === null || typeof err !== 'object') return false
   const { code, message } = err as { code?: unknown, message?: unknown }
-  if (typeof code === 'string' && (SQLITE_UNAVAILABLE.some((c) => code.startsWith(c)) || NETWORK.has(code) ||
+  if (typeof code === 'string' && (code === 'STORE_NOT_READY' || SQLITE_UNAVAILABLE.some((c) => code.startsWith(c)) || NETWORK.has(code) ||
     (code.length === 5 && POSTGRES_UNAVAILABLE.test(code)))) return true
   if (typeof message === 'string' && MESSAGES.some((m) => message.startsWith(m))) return true
   const cause = (err as { cause?: unknown }).cause

@@ -1,0 +1,43 @@
+import type { onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { UnavailableError } from '../src/errors.js'
+import { Readiness } from '../src/readiness.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readiness: Readiness
+    // For routes that need what start-up loads (the store, the keys) but no user: onRequest:
+    // [fastify.requireStarted] answers 503 with Retry-After until start-up is done. fastify.authenticate
+    // does the same for routes that need a user.
+    requireStarted: onRequestHookHandler
+  }
+}
+
+export interface ReadinessOptions {
+  // What to do when start-up fails for good (not a dependency that may come back): by default the process
+  // exits with code 1 once the server is closed. Tests observe it through readiness.whenReady() instead.
+  onStartupFailure?: (err: unknown) => void
+}
+
+// Start-up without waiting for dependencies: plugins register their start-up steps (store, keys, first
+// admin, secrets, change feed) here, and they run once the server is ready to listen, retried with a
+// back-off while the store is unreachable. Meanwhile the server answers: GET /health/ready says 503, and
+// every route that needs what is not loaded yet answers 503 with Retry-After.
+export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
+  const readiness = new Readiness()
+  fastify.decorate('readiness', readiness)
+  fastify.decorate('requireStarted', function requireStarted (_request, _reply, done) {
+    done(readiness.started ? undefined : new UnavailableError('The service is starting; retry shortly'))
+  } satisfies onRequestHookHandler)
+  const onFailure = opts.onStartupFailure ?? (() => {
+    fastify.close().finally(() => process.exit(1))
+  })
+  fastify.addHook('onReady', async () => {
+    readiness.whenReady().then(() => fastify.log.info('ready: store, keys and change feed loaded'), (err) => {
+      fastify.log.fatal({ err }, `start-up failed: ${(err as Error).message}`)
+      onFailure(err)
+    })
+    readiness.run((level, fields, message) => fastify.log[level](fields, message)).catch(() => {})
+  })
+  fastify.addHook('preClose', async () => { readiness.close() })
+}, { name: 'readiness', dependencies: ['env'] })

@@ -1,0 +1,30 @@
+import fp from 'fastify-plugin'
+import { draining } from '../src/draining.js'
+import { UnavailableError } from '../src/errors.js'
+
+// Shutdown on SIGTERM or SIGINT (fastify-cli calls fastify.close()): readiness turns 503 at once, the
+// listening socket closes (new connections are refused), new requests on open connections get 503 with
+// Retry-After (src/app.ts), and the requests in flight have SHUTDOWN_GRACE seconds to finish. When the
+// grace ends, logins still waiting for a hashing slot are answered 503 with Retry-After, and whatever is
+// still open is closed. Then the store, the subscriptions and the timers close (their onClose hooks).
+export default fp(async function shutdown (fastify) {
+  const graceSeconds = fastify.config.SHUTDOWN_GRACE
+  let timer: NodeJS.Timeout | undefined
+  let began = 0
+  fastify.addHook('preClose', async () => {
+    began = performance.now()
+    draining.add(fastify.server)
+    fastify.log.info({ graceSeconds }, 'shutting down: draining in-flight requests')
+    timer = setTimeout(() => {
+      fastify.passwordHasher.refuseWaiting(() => new UnavailableError('The service is shutting down; retry shortly', 1))
+      fastify.log.warn('shutdown grace over: logins still waiting to be hashed were answered 503')
+      // Let those answers be written, then close whatever connection is left.
+      setTimeout(() => fastify.server.closeAllConnections?.(), 250).unref()
+    }, graceSeconds * 1000)
+    timer.unref()
+  })
+  fastify.addHook('onClose', async () => {
+    clearTimeout(timer)
+    fastify.log.info({ ms: Math.round(performance.now() - began) }, 'shutdown: requests drained; closing the store and subscriptions')
+  })
+}, { name: 'shutdown', dependencies: ['env', 'store'] })
