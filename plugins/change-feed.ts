@@ -29,7 +29,13 @@ export default fp(async function changeFeed (fastify) {
   }, fastify.clock)
   fastify.decorate('changeFeed', follower)
 
-  const onError = (err: unknown) => fastify.log.error({ err }, 'following the change log failed')
+  // While the store is unreachable every poll fails: a warning a minute, with the reason, is enough.
+  let lastError = -Infinity
+  const onError = (err: unknown) => {
+    if (performance.now() - lastError < 60_000) return
+    lastError = performance.now()
+    fastify.log.warn({ reason: (err as Error).message }, 'cannot read the change log (retrying every poll)')
+  }
   const report = (level: 'info' | 'warn', message: string) => fastify.log[level](message)
   const listen = isPostgresUrl(DATABASE_URL) ? () => new PostgresHints(DATABASE_URL, report) : undefined
   const hints: Hints | undefined = REDIS_URL !== undefined ? new RedisHints(REDIS_URL, REDIS_PREFIX, report, listen) : listen?.()
@@ -50,7 +56,8 @@ export default fp(async function changeFeed (fastify) {
   })
   // Behind by more than a few polls (the store unreachable): what it believes may be stale.
   const behindLimitMs = Math.max(5000, 3 * REVOCATION_SYNC_INTERVAL * 1000)
-  fastify.readiness.check(() => follower.behindMs > behindLimitMs
+  // Sooner (a second) when a read has failed since: a hint may have said there is news it cannot read.
+  fastify.readiness.check(() => follower.behindMs > behindLimitMs || (follower.failing && follower.behindMs > 1000)
     ? `the change feed is behind: last caught up ${Math.round(follower.behindMs / 1000)} s ago`
     : undefined)
   fastify.addHook('onClose', async () => {

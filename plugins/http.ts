@@ -31,8 +31,11 @@ export default fp(async function http (fastify) {
       return reply.code(503).send(errorBody(503, err.message))
     }
     if (isStoreUnavailable(err)) {
-      request.log.error({ err }, 'the user store is unavailable')
-      reply.header('retry-after', '5')
+      // An outage makes one of these a request: a warning with the reason, not an error with a stack.
+      request.log.warn({ reason: err.message }, 'the user store is unavailable')
+      // Sooner than REFRESH_REUSE_GRACE (5 s by default): a refresh whose commit went through while its
+      // answer was lost with the connection can then be retried inside the window (README, Sessions).
+      reply.header('retry-after', '1')
       return reply.code(503).send(errorBody(503, 'The user store is unavailable; retry shortly'))
     }
     if (err instanceof DomainError) {

@@ -10,14 +10,20 @@ import { UnavailableError } from '../src/errors.js'
 export default fp(async function shutdown (fastify) {
   const graceSeconds = fastify.config.SHUTDOWN_GRACE
   let timer: NodeJS.Timeout | undefined
+  let idle: NodeJS.Timeout | undefined
   let began = 0
   fastify.addHook('preClose', async () => {
     began = performance.now()
     draining.add(fastify.server)
     fastify.log.info({ graceSeconds }, 'shutting down: draining in-flight requests')
+    // Node closes the connections that are idle when the server closes, not those that become idle
+    // after: a keep-alive connection whose last answer was just written would hold the shutdown open for
+    // the whole grace (found by the red team: 40 logins done in 1.1 s, exit after 5.6 s).
+    idle = setInterval(() => fastify.server.closeIdleConnections?.(), 100)
+    idle.unref()
     timer = setTimeout(() => {
-      fastify.passwordHasher.refuseWaiting(() => new UnavailableError('The service is shutting down; retry shortly', 1))
-      fastify.log.warn('shutdown grace over: logins still waiting to be hashed were answered 503')
+      const refused = fastify.passwordHasher.refuseWaiting(() => new UnavailableError('The service is shutting down; retry shortly', 1))
+      fastify.log.warn({ refused }, `shutdown grace over: ${refused} logins still waiting to be hashed answered 503; closing what is left`)
       // Let those answers be written, then close whatever connection is left.
       setTimeout(() => fastify.server.closeAllConnections?.(), 250).unref()
     }, graceSeconds * 1000)
@@ -25,6 +31,7 @@ export default fp(async function shutdown (fastify) {
   })
   fastify.addHook('onClose', async () => {
     clearTimeout(timer)
+    clearInterval(idle)
     fastify.log.info({ ms: Math.round(performance.now() - began) }, 'shutdown: requests drained; closing the store and subscriptions')
   })
 }, { name: 'shutdown', dependencies: ['env', 'store'] })

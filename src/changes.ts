@@ -29,6 +29,7 @@ export class ChangeFollower {
   #reloadNext = true
   #running?: Promise<void>
   #again = false
+  #failing = false
 
   constructor (log: ChangeLog, handlers: ChangeHandlers, now: () => number) {
     this.#log = log
@@ -37,6 +38,9 @@ export class ChangeFollower {
   }
 
   get cursor (): number { return this.#cursor }
+
+  // True while the last attempt to catch up failed (the store unreachable).
+  get failing (): boolean { return this.#failing }
 
   // Milliseconds since the last successful catch-up (Infinity before the first).
   get behindMs (): number { return performance.now() - this.#succeededAt }
@@ -48,7 +52,8 @@ export class ChangeFollower {
       this.#again = true
       return this.#running
     }
-    this.#running = this.#run().finally(() => { this.#running = undefined })
+    this.#running = this.#run().then(() => { this.#failing = false }, (err) => { this.#failing = true; throw err })
+      .finally(() => { this.#running = undefined })
     return this.#running
   }
 

@@ -36,8 +36,10 @@ export class Limiter {
 
   // Refuses every task still waiting, and every later one, with the error `refusal` makes; the running
   // ones finish.
-  close (refusal: () => Error): void {
+  close (refusal: () => Error): number {
     this.#closed = refusal
-    for (const waiter of this.#waiting.splice(0)) waiter.reject(refusal())
+    const waiting = this.#waiting.splice(0)
+    for (const waiter of waiting) waiter.reject(refusal())
+    return waiting.length
   }
 }

@@ -73,8 +73,8 @@ export class PasswordHasher {
   }
 
   // At the end of a shutdown's grace: logins still waiting for a hashing slot are refused with `refusal()`.
-  refuseWaiting (refusal: () => Error): void {
-    this.#limiter.close(refusal)
+  refuseWaiting (refusal: () => Error): number {
+    return this.#limiter.close(refusal)
   }
 
   // How many verifications have run: the work done for logins, known user or not.

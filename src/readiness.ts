@@ -76,7 +76,7 @@ export class Readiness {
           this.#waiting = `starting: ${step.name} is waiting for the store`
           report('warn', { step: step.name, attempt, retryInMs, reason: (err as Error).message },
             `start-up: ${step.name} cannot reach the store yet (attempt ${attempt}); retrying in ${retryInMs} ms`)
-          await sleep(retryInMs)
+          await sleep(retryInMs, undefined, { ref: false }) // never what keeps a closing process alive
         }
       }
     }

@@ -13,11 +13,15 @@ async function burstThenSigterm (t: Test, service: Service, base: string, passwo
   }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() }),
     (err: Error) => ({ status: 0, retryAfter: null, body: String(err.cause ?? err) })))
   await new Promise((resolve) => setTimeout(resolve, 150)) // the burst is in: some hashing, most queued
+  const signalled = performance.now()
   signal()
   await new Promise((resolve) => setTimeout(resolve, 50))
   const late = await fetch(`${base}/health/ready`).then((res) => res.status, () => 'refused')
   const results = await Promise.all(answers)
+  const answered = performance.now()
   const code = await service.exited
+  const exitedAfterLastAnswerMs = performance.now() - answered
+  t.ok(exitedAfterLastAnswerMs < 2000, `the process exits soon after the last answer (${Math.round(exitedAfterLastAnswerMs)} ms; ${Math.round(performance.now() - signalled)} ms after SIGTERM), not at the end of the grace: keep-alive connections left idle are closed`)
   const statuses = results.map((r) => r.status)
   t.equal(results.filter((r) => r.status === 0).length, 0, `no request without an answer (${results.filter((r) => r.status === 0).map((r) => r.body).join('; ')})`)
   t.ok(results.every((r) => r.status === 200 || (r.status === 503 && Number(r.retryAfter) > 0)), `every answer 200, or 503 with Retry-After: ${statuses.join(' ')}`)

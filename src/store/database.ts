@@ -116,7 +116,15 @@ function openPostgres (url: string, options: DatabaseOptions): Db {
   // statements (Kysely holds one for a whole transaction) emits 'error' with nobody listening, which
   // throws: measured, cutting the network under 20 logins killed the process. Every connection gets a
   // listener of its own; the statement in flight fails (503), and the pool drops the broken connection.
-  const lost = (err: Error) => options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}` })
+  // Reported at most once a minute: an outage breaks every connection of the pool at once.
+  let lastReport = -Infinity
+  let unreported = 0
+  const lost = (err: Error) => {
+    if (performance.now() - lastReport < 60_000) { unreported++; return }
+    lastReport = performance.now()
+    options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}${unreported ? ` (and ${unreported} more in the last minute)` : ''}` })
+    unreported = 0
+  }
   pool.on('error', lost)
   pool.on('connect', (client) => { client.on('error', lost) })
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
