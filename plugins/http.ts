@@ -32,7 +32,7 @@ export default fp(async function http (fastify) {
     }
     if (isStoreUnavailable(err)) {
       // An outage makes one of these a request: a warning with the reason, not an error with a stack.
-      request.log.warn({ reason: err.message }, 'the user store is unavailable')
+      request.log.warn({ code: err.code, reason: err.message }, 'the user store is unavailable')
       // Sooner than REFRESH_REUSE_GRACE (5 s by default): a refresh whose commit went through while its
       // answer was lost with the connection can then be retried inside the window (README, Sessions).
       reply.header('retry-after', '1')
