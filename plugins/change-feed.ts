@@ -4,12 +4,6 @@ import { PostgresHints, RedisHints, type Hints } from '../src/hints.js'
 import { every } from '../src/periodic.js'
 import { isPostgresUrl } from '../src/store/database.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    changeFeed: ChangeFollower
-  }
-}
-
 // Keeps what this process holds in memory (the revocation list, the key ring) in step with the store, for
 // changes made anywhere: this process, another instance, the CLI. It follows the store's change log by
 // cursor, told when to look by hints (Redis pub/sub with REDIS_URL, with PostgreSQL's LISTEN/NOTIFY as the
@@ -26,8 +20,7 @@ export default fp(async function changeFeed (fastify) {
       await fastify.sessions.loadRevocations()
       await fastify.keys.refresh()
     }
-  }, fastify.clock)
-  fastify.decorate('changeFeed', follower)
+  })
 
   // While the store is unreachable every poll fails: a warning a minute, with the reason, is enough.
   let lastError = -Infinity
@@ -46,8 +39,7 @@ export default fp(async function changeFeed (fastify) {
     if (stop) return
     // A hint, or a hint connection back after a gap: read the log from the cursor. The log is in the
     // store, so whatever the gap missed is there; an instance that fell too far behind reloads.
-    const catchUp = () => { follower.catchUp().catch(onError) }
-    hints?.start(catchUp, catchUp)
+    hints?.start(() => { follower.catchUp().catch(onError) })
     unpublish = hints && fastify.store.changes.onCommitted(() => hints.publish())
     stop = every(REVOCATION_SYNC_INTERVAL, async () => {
       await follower.catchUp()

@@ -22,22 +22,18 @@ export const CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000
 export class ChangeFollower {
   readonly #log: ChangeLog
   readonly #handlers: ChangeHandlers
-  readonly #now: () => number
   #cursor = 0
-  #caughtUpAt = -Infinity
-  #succeededAt = -Infinity // performance.now(): how long ago it last caught up, whatever the clock says
+  // performance.now() of the last successful catch-up: how long ago, whatever any clock says.
+  #succeededAt = -Infinity
   #reloadNext = true
   #running?: Promise<void>
   #again = false
   #failing = false
 
-  constructor (log: ChangeLog, handlers: ChangeHandlers, now: () => number) {
+  constructor (log: ChangeLog, handlers: ChangeHandlers) {
     this.#log = log
     this.#handlers = handlers
-    this.#now = now
   }
-
-  get cursor (): number { return this.#cursor }
 
   // True while the last attempt to catch up failed (the store unreachable).
   get failing (): boolean { return this.#failing }
@@ -60,8 +56,8 @@ export class ChangeFollower {
   async #run (): Promise<void> {
     do {
       this.#again = false
-      const started = this.#now()
-      if (this.#reloadNext || started - this.#caughtUpAt > RELOAD_AFTER_MS) {
+      const started = performance.now()
+      if (this.#reloadNext || started - this.#succeededAt > RELOAD_AFTER_MS) {
         this.#reloadNext = false
         try {
           // The cursor first: a change committed during the reload is applied again by the next catch-up
@@ -76,8 +72,7 @@ export class ChangeFollower {
       } else {
         await this.#follow()
       }
-      this.#caughtUpAt = started
-      this.#succeededAt = performance.now()
+      this.#succeededAt = started
     } while (this.#again)
   }
 

@@ -7,9 +7,9 @@ import { CHANGE_CHANNEL } from './store/dialect.js'
 // late, lost, repeated or forged without changing what anybody believes; at worst a process reads sooner,
 // or later (by its polling interval).
 export interface Hints {
-  // Calls `onHint` for every hint, and `onGap` when the connection came back after a loss (hints may have
-  // been missed meanwhile: catch up from the store, from the cursor).
-  start (onHint: () => void, onGap: () => void): void
+  // Calls `look` for every hint, and when a lost connection is back (hints may have been missed meanwhile:
+  // whatever they said is in the store's change log).
+  start (look: () => void): void
   // Tells the others to look (after a change was committed). Never throws, never waits for the network.
   publish (): void
   close (): Promise<void>
@@ -67,16 +67,16 @@ export class RedisHints implements Hints {
     for (const client of [this.#subscriber, this.#publisher]) client.on('error', (err: Error) => this.#error(err))
   }
 
-  start (onHint: () => void, onGap: () => void): void {
+  start (look: () => void): void {
     const subscriber = this.#subscriber
-    subscriber.on('message', (channel: string) => { if (channel === this.#channel) onHint() })
+    subscriber.on('message', (channel: string) => { if (channel === this.#channel) look() })
     subscriber.on('close', () => {
       if (this.#lost) return
       this.#lost = true
       this.#reportLost('warn', `no connection to Redis: following changes through ${this.#fallback ? 'PostgreSQL\'s LISTEN' : 'polling'} until it is back`)
       if (this.#fallback && !this.#fallbackRunning) {
         this.#fallbackRunning = this.#fallback()
-        this.#fallbackRunning.start(onHint, onGap)
+        this.#fallbackRunning.start(look)
       }
     })
     // ioredis subscribes again on reconnection; the changes of the gap are read from the store.
@@ -85,7 +85,7 @@ export class RedisHints implements Hints {
       this.#lost = false
       this.#lastError = ''
       this.#reportBack('info', 'connected to Redis again: catching up from the store')
-      onGap()
+      look()
       const fallback = this.#fallbackRunning
       this.#fallbackRunning = undefined
       fallback?.close().catch(() => {})
@@ -132,7 +132,7 @@ export class PostgresHints implements Hints {
     this.#report = throttled(report)
   }
 
-  start (onHint: () => void, onGap: () => void): void {
+  start (look: () => void): void {
     const connect = async (delayMs: number) => {
       if (this.#closed) return
       const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, keepAlive: true, application_name: 'auth-service-listen' })
@@ -149,7 +149,7 @@ export class PostgresHints implements Hints {
       this.#client = client
       client.on('error', retry)
       client.on('end', () => retry(new Error('connection ended')))
-      client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onHint() })
+      client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) look() })
       try {
         await client.connect()
         await client.query(`LISTEN ${CHANGE_CHANNEL}`)
@@ -160,7 +160,7 @@ export class PostgresHints implements Hints {
       // Listening from now on: whatever was committed before is read from the store.
       if (this.#lost) this.#report('info', 'listening to PostgreSQL again: catching up from the store')
       this.#lost = false
-      onGap()
+      look()
     }
     connect(250).catch(() => {})
   }

@@ -9,7 +9,7 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
-import { addUser, build, buildWithLogs, freePort, PASSWORD, postgresDatabase, testEnv, type Env } from './helper.js'
+import { addUser, build, buildWithLogs, freePort, httpCall, PASSWORD, postgresDatabase, testEnv, type Env } from './helper.js'
 
 const root = join(import.meta.dirname, '..')
 
@@ -84,15 +84,7 @@ async function postgresTlsFront (t: Test, certs: ReturnType<typeof certificates>
   return { port: (server.address() as { port: number }).port, stats }
 }
 
-async function call (base: string, method: string, path: string, options: { token?: string, body?: unknown } = {}) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(options.token && { authorization: `Bearer ${options.token}` }), ...(options.body !== undefined && { 'content-type': 'application/json' }) },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body)
-  })
-  const text = await res.text()
-  return { status: res.status, body: res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text }
-}
+const call = httpCall
 
 t.test('REDIS_URL with a password, and with TLS (rediss://): instances on either tell each other of logouts', async (t) => {
   const shared: Env = { ...testEnv(t), DATABASE_URL: postgresDatabase(t), REDIS_PREFIX: 'auth-test:', REVOCATION_SYNC_INTERVAL: '3600' }

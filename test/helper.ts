@@ -248,3 +248,37 @@ export async function npmStartCommand (): Promise<string> {
 export function startLikeNpm (command: string, env: Env): Service {
   return collect(spawn('sh', ['-c', command], { cwd: root, env: { PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }))
 }
+
+// A request to a listening server, as a client sends it: a JSON body, a Bearer token. The body comes back
+// parsed when it is JSON.
+export async function httpCall (base: string, method: string, path: string, options: { token?: string, body?: unknown } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
+      ...(options.body !== undefined && { 'content-type': 'application/json' })
+    },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body)
+  })
+  const text = await res.text()
+  const body = res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body }
+}
+
+// Milliseconds until `check` holds, polling every 20 ms: a passing assertion that says how long it took,
+// or a failing one past `limitMs` (Infinity).
+export async function within (t: Test, limitMs: number, what: string, check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now()
+  for (;;) {
+    if (await check().catch(() => false)) {
+      const elapsed = Date.now() - started
+      t.ok(elapsed <= limitMs, `${what} after ${elapsed} ms (at most ${limitMs})`)
+      return elapsed
+    }
+    if (Date.now() - started > limitMs + 2000) {
+      t.fail(`${what}: not within ${limitMs} ms`)
+      return Infinity
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

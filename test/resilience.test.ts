@@ -2,34 +2,14 @@
 // Redis servers are never stopped), and health that tells the truth.
 import type { FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
-import t, { type Test } from 'tap'
-import { addUser, build, buildWithLogs, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, type Env } from './helper.js'
+import t from 'tap'
+import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env } from './helper.js'
 
 const POSTGRES = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432')
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ADMIN_PASSWORD = 'admin password for resilience tests'
 
-async function call (base: string, method: string, path: string, options: { token?: string, body?: unknown } = {}) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(options.token && { authorization: `Bearer ${options.token}` }), ...(options.body !== undefined && { 'content-type': 'application/json' }) },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body)
-  })
-  const text = await res.text()
-  const body = res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body }
-}
-
-async function until (t: Test, what: string, limitMs: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now()
-  while (!await check().catch(() => false)) {
-    if (Date.now() - started > limitMs) { t.fail(`${what}: not within ${limitMs} ms`); return Infinity }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const ms = Date.now() - started
-  t.pass(`${what} after ${ms} ms`)
-  return ms
-}
+const call = httpCall
 
 const loginBody = (username = 'admin', password = ADMIN_PASSWORD) => ({ body: { username, password } })
 
@@ -51,9 +31,9 @@ t.test('started with the database unreachable: it listens, live 200, ready 503; 
     t.equal(res.status, 503, `${method} ${path}: 503 while starting`)
     t.ok(Number(res.retryAfter) > 0, `${method} ${path}: with Retry-After`)
   }
-  await until(t, 'a log line for the store not being reachable', 5000, async () => lines.some((l) => /cannot reach the store yet \(attempt \d+\)/.test(l)))
+  await within(t, 5000, 'a log line for the store not being reachable', async () => lines.some((l) => /cannot reach the store yet \(attempt \d+\)/.test(l)))
   proxy.restore()
-  await until(t, 'ready once the proxy forwards', 15_000, async () => (await call(base, 'GET', '/health/ready')).status === 200)
+  await within(t, 15_000, 'ready once the proxy forwards', async () => (await call(base, 'GET', '/health/ready')).status === 200)
   const login = await call(base, 'POST', '/login', loginBody())
   t.equal(login.status, 200, 'login works, no restart')
   t.equal((await call(base, 'GET', '/', { token: login.body.token })).status, 200)
@@ -85,10 +65,10 @@ t.test('the database cut while running: 503 with Retry-After for what needs it, 
   t.equal((await call(base, 'GET', '/health/live')).status, 200, 'live')
 
   proxy.restore()
-  await until(t, 'login works again', 10_000, async () => (await call(base, 'POST', '/login', loginBody('alice', PASSWORD))).status === 200)
+  await within(t, 10_000, 'login works again', async () => (await call(base, 'POST', '/login', loginBody('alice', PASSWORD))).status === 200)
   const refreshed = await call(base, 'POST', '/token/refresh', { body: { refreshToken: session.refreshToken } })
   t.equal(refreshed.status, 200, 'refresh works again')
-  await until(t, 'ready again', 10_000, async () => (await call(base, 'GET', '/health/ready')).status === 200)
+  await within(t, 10_000, 'ready again', async () => (await call(base, 'GET', '/health/ready')).status === 200)
 
   // Checked on a connection of the test's own: no session without its refresh token, no token without its session.
   const { default: pg } = await import('pg')
@@ -114,21 +94,21 @@ t.test('Redis cut: revocations still cross instances through PostgreSQL\'s LISTE
   const token = async () => (await call(aBase, 'POST', '/login', loginBody())).body.token as string
 
   proxy.cut()
-  await until(t, 'B noticed', 5000, async () => lines.some((l) => l.includes('no connection to Redis')))
+  await within(t, 5000, 'B noticed', async () => lines.some((l) => l.includes('no connection to Redis')))
   const first = await token()
   t.equal((await call(bBase, 'GET', '/', { token: first })).status, 200)
   t.equal((await call(aBase, 'POST', '/logout', { token: first })).status, 204)
-  const ms = await until(t, 'logout on A refused on B while its Redis is cut (LISTEN, polling at an hour)', 1000, async () =>
+  const ms = await within(t, 1000, 'logout on A refused on B while its Redis is cut (LISTEN, polling at an hour)', async () =>
     (await call(bBase, 'GET', '/', { token: first })).status === 401)
   t.ok(ms <= 1000)
   t.equal(lines.filter((l) => l.includes('no connection to Redis')).length, 1, 'one warning')
 
   proxy.restore()
-  await until(t, 'B back on Redis', 10_000, async () => lines.some((l) => l.includes('connected to Redis again')))
+  await within(t, 10_000, 'B back on Redis', async () => lines.some((l) => l.includes('connected to Redis again')))
   const second = await token()
   t.equal((await call(bBase, 'GET', '/', { token: second })).status, 200)
   t.equal((await call(aBase, 'POST', '/logout', { token: second })).status, 204)
-  await until(t, 'logout on A refused on B through Redis again', 1000, async () => (await call(bBase, 'GET', '/', { token: second })).status === 401)
+  await within(t, 1000, 'logout on A refused on B through Redis again', async () => (await call(bBase, 'GET', '/', { token: second })).status === 401)
   t.equal((await call(bBase, 'GET', '/health/ready')).status, 200, 'ready')
 })
 
@@ -148,5 +128,5 @@ t.test('under-pressure answers 503 with Retry-After while the event loop is held
   t.equal(after.status, 503, 'under pressure: 503')
   t.ok(Number(after.retryAfter) > 0, 'with Retry-After')
   t.equal((await call(base, 'GET', '/health/live')).status, 200, 'live still answers: busy is not dead')
-  await until(t, 'ready again once the loop is free', 5000, async () => (await call(base, 'GET', '/health/ready')).status === 200)
+  await within(t, 5000, 'ready again once the loop is free', async () => (await call(base, 'GET', '/health/ready')).status === 200)
 })

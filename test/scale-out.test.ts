@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { addUser, build, claimsOf, PASSWORD, postgresDatabase, tcpProxy, testEnv, type Env } from './helper.js'
+import { addUser, build, claimsOf, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, within, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ADMIN_PASSWORD = 'admin password for scale-out tests'
@@ -30,19 +30,7 @@ async function instance (t: Test, env: Env, clock?: () => number): Promise<Insta
   return { app, url }
 }
 
-async function call (instance: Instance, method: string, path: string, options: { token?: string, body?: unknown } = {}) {
-  const res = await fetch(instance.url + path, {
-    method,
-    headers: {
-      ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
-      ...(options.body !== undefined && { 'content-type': 'application/json' })
-    },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body)
-  })
-  const text = await res.text()
-  const json = res.headers.get('content-type')?.startsWith('application/json')
-  return { status: res.status, body: json ? JSON.parse(text) : text }
-}
+const call = (i: Instance, method: string, path: string, options: { token?: string, body?: unknown } = {}) => httpCall(i.url, method, path, options)
 
 const login = async (i: Instance, username: string, password = PASSWORD) => {
   const res = await call(i, 'POST', '/login', { body: { username, password } })
@@ -50,23 +38,6 @@ const login = async (i: Instance, username: string, password = PASSWORD) => {
   return res.body as { token: string, refreshToken: string }
 }
 const greetingStatus = async (i: Instance, token: string) => (await call(i, 'GET', '/', { token })).status
-
-// Milliseconds until `check` holds, polling every 20 ms; fails the test past `limitMs`.
-async function within (t: Test, limitMs: number, what: string, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now()
-  for (;;) {
-    if (await check()) {
-      const elapsed = Date.now() - started
-      t.ok(elapsed <= limitMs, `${what} after ${elapsed} ms (at most ${limitMs})`)
-      return elapsed
-    }
-    if (Date.now() - started > limitMs + 2000) {
-      t.fail(`${what}: not within ${limitMs} ms`)
-      return Infinity
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 async function pair (t: Test, redis: boolean) {
   const env = sharedEnv(t, { redis })

@@ -2,6 +2,7 @@ import SQLite from 'better-sqlite3'
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
 import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Config } from '../config.js'
 import { privateDatabaseFiles, type Report } from '../private-files.js'
 import type { Database } from './schema.js'
 import { StoreNotReadyError } from './dialect.js'
@@ -23,14 +24,7 @@ export interface DatabaseOptions {
   report?: Report
 }
 
-export interface DatabaseSettings {
-  DATABASE_LOCK_TIMEOUT: number
-  DATABASE_POOL_SIZE: number
-  DATABASE_STATEMENT_TIMEOUT: number
-  DATABASE_CONNECT_TIMEOUT: number
-}
-
-export function databaseOptions (config: DatabaseSettings, report?: Report): DatabaseOptions {
+export function databaseOptions (config: Pick<Config, 'DATABASE_LOCK_TIMEOUT' | 'DATABASE_POOL_SIZE' | 'DATABASE_STATEMENT_TIMEOUT' | 'DATABASE_CONNECT_TIMEOUT'>, report?: Report): DatabaseOptions {
   return {
     lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT * 1000,
     poolSize: config.DATABASE_POOL_SIZE,

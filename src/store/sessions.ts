@@ -147,13 +147,11 @@ export class SessionStore {
     return rows.map(toSession)
   }
 
-  // Revoked sessions whose access tokens may still be presented (exp after `liveAfter`), optionally only
-  // those revoked after `revokedAfter`: what the in-memory revocation list needs.
-  async revoked (liveAfter: string, revokedAfter?: string): Promise<Revoked[]> {
-    let query = this.#db.selectFrom('sessions').select(['id', 'access_expires_at'])
-      .where('revoked_at', 'is not', null).where('access_expires_at', '>', liveAfter)
-    if (revokedAfter !== undefined) query = query.where('revoked_at', '>', revokedAfter)
-    const rows = await query.execute()
+  // Revoked sessions whose access tokens may still be presented (exp after `liveAfter`): what the
+  // in-memory revocation list loads (later revocations arrive through the change log).
+  async revoked (liveAfter: string): Promise<Revoked[]> {
+    const rows = await this.#db.selectFrom('sessions').select(['id', 'access_expires_at'])
+      .where('revoked_at', 'is not', null).where('access_expires_at', '>', liveAfter).execute()
     return rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
   }
 
