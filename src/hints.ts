@@ -20,7 +20,7 @@ export type HintReport = (level: 'info' | 'warn', message: string) => void
 // Connection losses and returns are reported at most once a minute: someone who can make Redis drop our
 // subscription over and over (a message larger than its pub/sub buffer limit) must not fill the logs.
 const REPORT_EVERY_MS = 60_000
-function throttled (report: HintReport): HintReport {
+export function throttled (report: HintReport): HintReport {
   let last = -Infinity
   let suppressed = 0
   return (level, message) => {
