@@ -1,7 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError, errorBody, HttpError, InvalidTokenError, UnavailableError, type DomainErrorKind } from '../src/errors.js'
-import { QueueFullError } from '../src/limiter.js'
+import { DomainError, errorBody, HttpError, InvalidTokenError, TooManyAttemptsError, UnavailableError, type DomainErrorKind } from '../src/errors.js'
+import { FlowQueueFullError, QueueFullError } from '../src/limiter.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
 // RFC 6750 §3: a challenge on every 401 of a protected route, and error="invalid_token" when a token was sent.
@@ -25,6 +25,15 @@ export default fp(async function http (fastify) {
       // Too many logins already waiting for a hashing slot: shed load rather than queue without bound.
       reply.header('retry-after', '1')
       return reply.code(503).send(errorBody(503, 'Too many logins in progress; retry shortly'))
+    }
+    if (err instanceof FlowQueueFullError) {
+      // This client's share of the hashing queue is full: its own excess, not the service's.
+      reply.header('retry-after', '1')
+      return reply.code(429).send(errorBody(429, 'Too many logins in progress from this address; retry shortly'))
+    }
+    if (err instanceof TooManyAttemptsError) {
+      reply.header('retry-after', String(err.retryAfterSeconds))
+      return reply.code(429).send(errorBody(429, err.message))
     }
     if (err instanceof UnavailableError) {
       reply.header('retry-after', String(err.retryAfterSeconds))

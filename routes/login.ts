@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError } from '../src/errors.js'
+import { HttpError, TooManyAttemptsError } from '../src/errors.js'
+import { LoginThrottle } from '../src/login-throttle.js'
 import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -8,18 +9,31 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       summary: 'Exchange a username and password for an access token and a refresh token',
       body: LoginBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
+      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    const user = await fastify.accounts.authenticate(request.body.username, request.body.password)
+    const { username, password } = request.body
+    // Everything below depends on the typed name, never on whether such a user exists: an unknown name and
+    // a real one are throttled, queued and answered alike.
+    const usernameHash = fastify.audit.nameHash(username)
+    const keys = LoginThrottle.keys(usernameHash, request.ip)
+    const verdict = await fastify.loginThrottle.attempt(keys)
+    if (!verdict.allowed) {
+      fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
+      throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
+    }
+    const flow = { keys: [`c:${request.ip}`, `a:${usernameHash}`] as [string, string], suspect: verdict.suspect }
+    const user = await fastify.accounts.authenticate(username, password, flow)
     // No session either when the user's credentials changed (or the user was disabled) while the password
     // was being checked: the same answer as a wrong password.
     const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     if (!user || !issued) {
-      request.log.info({ event: 'login_failed' }, 'login failed')
+      fastify.auditRequest(request, 'login_failed', { usernameHash })
       // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
       throw new HttpError(401, 'Invalid credentials')
     }
+    await fastify.loginThrottle.succeeded(keys)
+    fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })
     reply.header('cache-control', 'no-store') // RFC 6749 §5.1
     return fastify.tokenResponse(user, issued)
   })

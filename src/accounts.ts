@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { DomainError } from './errors.js'
+import type { Flow } from './limiter.js'
 import type { PasswordHasher } from './passwords.js'
 import { normalizePassword, passwordProblem } from './passwords.js'
 import type { Sessions } from './sessions.js'
@@ -43,13 +44,14 @@ export class Accounts {
   // same hashing work whichever check failed, so that timing does not tell whether the user exists.
   // The user returned carries the credentials version that was checked: a session is started only if it
   // is still current (Sessions.start).
-  async authenticate (username: string, password: string): Promise<User | undefined> {
+  // `flow` places the password check in the hashing queue fairly (src/limiter.ts).
+  async authenticate (username: string, password: string, flow?: Flow): Promise<User | undefined> {
     const user = await this.find(username)
     if (!user) {
-      await this.#hasher.burn(normalizePassword(password))
+      await this.#hasher.burn(normalizePassword(password), flow)
       return undefined
     }
-    if (!await this.#verify(user, password) || user.disabled) return undefined
+    if (!await this.#verify(user, password, flow) || user.disabled) return undefined
     if (!user.passwordNormalized || this.#hasher.needsRehash(user.passwordHash)) {
       // A hash of the raw form (made before passwords were normalised), or weaker than the configured
       // parameters: upgrade it while we hold the password, unless the credentials changed meanwhile.
@@ -107,8 +109,8 @@ export class Accounts {
   }
 
   // One form of the password is verified, the one the stored hash was made from.
-  #verify (user: User, password: string): Promise<boolean> {
-    return this.#hasher.verify(user.passwordHash, user.passwordNormalized ? normalizePassword(password) : password)
+  #verify (user: User, password: string, flow?: Flow): Promise<boolean> {
+    return this.#hasher.verify(user.passwordHash, user.passwordNormalized ? normalizePassword(password) : password, flow)
   }
 
   async #change (userId: string, change: CredentialChange, reason: string, by?: { sessionId: string, checkedVersion: number }): Promise<void> {

@@ -54,6 +54,13 @@ export const ConfigSchema = Type.Object({
   // @fastify/under-pressure: 503 with Retry-After while the event loop lags or the heap is nearly full.
   MAX_EVENT_LOOP_DELAY: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'milliseconds of event-loop delay above which requests get 503; 0 turns the check off' }),
   MAX_HEAP_USED_MB: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'heap in use above which requests get 503 (default: 90 % of the heap limit)' })),
+  // The per-account login throttle (README, "Abuse resistance").
+  LOGIN_THROTTLE_FREE_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'failed logins for one account from one address before that address waits' }),
+  LOGIN_THROTTLE_ACCOUNT_FAILURES: Type.Integer({ default: 20, minimum: 1, maximum: 1000000, description: 'failed logins for one account from all addresses (within LOGIN_THROTTLE_WINDOW) after which every address that failed on it waits from its first failure' }),
+  LOGIN_THROTTLE_BASE_WAIT: Type.Number({ default: 1, minimum: 0.001, maximum: 3600, description: 'seconds of the first wait; each further attempt doubles it' }),
+  LOGIN_THROTTLE_MAX_WAIT: Type.Integer({ default: 900, minimum: 1, maximum: 86400, description: 'seconds the wait grows to at most' }),
+  LOGIN_THROTTLE_WINDOW: Type.Integer({ default: 900, minimum: 1, maximum: 86400, description: 'seconds after its last attempt that an address\'s count on an account is forgotten (plus the longest wait)' }),
+  LOGIN_THROTTLE_MAX_KEYS: Type.Integer({ default: 100000, minimum: 100, maximum: 10000000, description: 'counters kept (in memory, or in Redis), the least recently used forgotten first' }),
   HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' })
 })
 

@@ -29,6 +29,15 @@ export class UnavailableError extends HttpError {
   }
 }
 
+// Too many attempts: 429 with Retry-After (the login throttle, a client's share of the hashing queue).
+export class TooManyAttemptsError extends HttpError {
+  readonly retryAfterSeconds: number
+  constructor (message: string, retryAfterSeconds: number) {
+    super(429, message)
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds))
+  }
+}
+
 // What the domain refuses, and why, in words fit for the person who asked. The domain knows nothing of
 // HTTP: plugins/http.ts turns each kind into a status code, in one place. 'token-refused': the caller's
 // session ended or changed under the request. `event`: the audit event the refusal is logged as.

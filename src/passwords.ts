@@ -2,7 +2,7 @@ import { hash, verify, parseOptions } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { Config } from './config.js'
-import { Limiter } from './limiter.js'
+import { Limiter, type Flow } from './limiter.js'
 
 export interface Argon2Params { memoryCost: number, timeCost: number, parallelism: number }
 
@@ -56,7 +56,8 @@ export class PasswordHasher {
 
   constructor (params: Argon2Params, limits: { concurrency: number, maxQueued: number }) {
     this.params = params
-    this.#limiter = new Limiter(limits.concurrency, limits.maxQueued)
+    // One client may hold a twentieth of the queue (at least 4): a flood from one address cannot fill it.
+    this.#limiter = new Limiter(limits.concurrency, limits.maxQueued, Math.max(4, Math.ceil(limits.maxQueued / 20)))
     this.#dummyHash = hash(randomPassword(), { ...this.params, algorithm: ARGON2ID })
   }
 
@@ -64,12 +65,13 @@ export class PasswordHasher {
     return this.#limiter.run(() => hash(password, { ...this.params, algorithm: ARGON2ID }))
   }
 
-  verify (storedHash: string, password: string): Promise<boolean> {
+  // `flow` says whose login this is, for fair scheduling (src/limiter.ts).
+  verify (storedHash: string, password: string, flow?: Flow): Promise<boolean> {
     // A malformed stored hash never matches.
     return this.#limiter.run(() => {
       this.#verifications++
       return verify(storedHash, password).catch(() => false)
-    })
+    }, flow)
   }
 
   // At the end of a shutdown's grace: logins still waiting for a hashing slot are refused with `refusal()`.
@@ -82,8 +84,13 @@ export class PasswordHasher {
     return this.#verifications
   }
 
-  async burn (password: string): Promise<void> {
-    await this.verify(await this.#dummyHash, password)
+  async burn (password: string, flow?: Flow): Promise<void> {
+    await this.verify(await this.#dummyHash, password, flow)
+  }
+
+  // Clients and accounts with logins waiting or running (bounded by the queue).
+  get flowCount (): number {
+    return this.#limiter.flowCount
   }
 
   // True when the stored hash is weaker than the configured parameters (or not argon2id at all).

@@ -1,0 +1,197 @@
+import type { Redis } from 'ioredis'
+
+// Brute-force protection per account (README, "Abuse resistance"), after Keycloak's brute-force
+// detection, made so that it cannot be turned into a lockout:
+// - it counts per (account, client address): after `freeFailures` attempts on an account from one address
+//   that did not end in a success, that address waits before its next attempt on that account, the wait
+//   doubling with every further attempt (`baseWaitMs` · 2^(n − free), at most `maxWaitMs`); a success
+//   forgets the address's count. Attempts are counted when they start (a success takes its count back),
+//   so a burst of concurrent guesses cannot slip past the limit.
+// - it also counts per account, across addresses: once an account has had `accountFailures` such
+//   attempts within `windowMs`, *every* address that has already failed on it waits from its first
+//   failure. That only slows: an address with no failure on the account is never made to wait, whoever
+//   hammers the account from elsewhere; so the real user, from an address of its own, always gets in.
+// - accounts are named by a keyed hash of the typed name, the same for users that exist and that do not:
+//   the throttle answers alike for both, and neither memory nor Redis holds what people typed.
+// Counters expire (`windowMs` after the last attempt, plus the wait), and at most `maxKeys` are kept, the
+// least recently used forgotten first, in memory and in Redis alike.
+export interface ThrottleSettings {
+  freeFailures: number
+  accountFailures: number
+  baseWaitMs: number
+  maxWaitMs: number
+  windowMs: number
+  maxKeys: number
+}
+
+// Allowed: `suspect` when the address has failed on the account before (it waits behind clean logins in
+// the hashing queue). Refused: retry after that many milliseconds.
+export type ThrottleVerdict = { allowed: true, suspect: boolean } | { allowed: false, retryAfterMs: number }
+
+export interface ThrottleKeys { pair: string, account: string }
+
+export interface ThrottleStore {
+  attempt (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<ThrottleVerdict>
+  forget (keys: ThrottleKeys): Promise<void>
+  // Counters held (pairs and accounts).
+  size (): Promise<number>
+}
+
+// The rule, on one pair's and one account's counters; the Redis script below is the same rule in Lua.
+export function decide (pair: { failures: number, last: number } | undefined, accountFailures: number,
+  now: number, s: ThrottleSettings): number {
+  const failures = pair?.failures ?? 0
+  const free = accountFailures >= s.accountFailures ? Math.min(s.freeFailures, 1) : s.freeFailures
+  if (failures < free) return 0
+  const wait = Math.min(s.baseWaitMs * 2 ** (failures - free), s.maxWaitMs)
+  return Math.max(0, pair!.last + wait - now)
+}
+
+interface Entry { failures: number, last: number, expires: number }
+
+export class MemoryThrottleStore implements ThrottleStore {
+  // Insertion order is recency order (an entry is re-inserted when touched): the first key is the least
+  // recently used.
+  readonly #entries = new Map<string, Entry>()
+
+  async attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
+    const pair = this.#live(keys.pair, now)
+    const account = this.#live(keys.account, now)
+    const wait = decide(pair, account?.failures ?? 0, now, s)
+    if (wait > 0) return { allowed: false, retryAfterMs: wait }
+    this.#put(keys.pair, { failures: (pair?.failures ?? 0) + 1, last: now, expires: now + s.windowMs + s.maxWaitMs }, s.maxKeys)
+    this.#put(keys.account, { failures: (account?.failures ?? 0) + 1, last: now, expires: now + s.windowMs }, s.maxKeys)
+    return { allowed: true, suspect: (pair?.failures ?? 0) > 0 }
+  }
+
+  async forget (keys: ThrottleKeys): Promise<void> {
+    this.#entries.delete(keys.pair)
+    this.#entries.delete(keys.account)
+  }
+
+  async size (): Promise<number> {
+    return this.#entries.size
+  }
+
+  #live (key: string, now: number): Entry | undefined {
+    const entry = this.#entries.get(key)
+    if (entry && entry.expires <= now) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  #put (key: string, entry: Entry, maxKeys: number): void {
+    this.#entries.delete(key)
+    this.#entries.set(key, entry)
+    while (this.#entries.size > maxKeys) this.#entries.delete(this.#entries.keys().next().value!)
+  }
+}
+
+// KEYS: pair (a hash: f = failures, l = last attempt), account (a counter), index (a sorted set of the keys
+// above by last use, to forget the least recently used beyond maxKeys). ARGV: now, freeFailures,
+// accountFailures, baseWaitMs, maxWaitMs, windowMs, maxKeys. Returns {1, failures before} or {0, wait ms}.
+const ATTEMPT = `
+local now = tonumber(ARGV[1])
+local pf = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+local pl = tonumber(redis.call('HGET', KEYS[1], 'l') or '0')
+local af = tonumber(redis.call('GET', KEYS[2]) or '0')
+local free = tonumber(ARGV[2])
+if af >= tonumber(ARGV[3]) then free = math.min(free, 1) end
+if pf >= free then
+  local wait = math.min(tonumber(ARGV[4]) * 2 ^ (pf - free), tonumber(ARGV[5]))
+  if now < pl + wait then return {0, math.ceil(pl + wait - now)} end
+end
+local window = tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], 'f', pf + 1, 'l', now)
+redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[5]))
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], window)
+redis.call('ZADD', KEYS[3], now, KEYS[1], now, KEYS[2])
+redis.call('PEXPIRE', KEYS[3], window + tonumber(ARGV[5]))
+local n = redis.call('ZCARD', KEYS[3])
+local max = tonumber(ARGV[7])
+if n > max then
+  local old = redis.call('ZPOPMIN', KEYS[3], n - max)
+  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
+end
+return {1, pf}
+`
+
+// Counters in Redis, shared by every instance. While Redis cannot be reached the throttle goes on with
+// this instance's own counters (`fallback`), reported through `onError`: per-instance counting is weaker,
+// never absent, and a login never fails because Redis is down.
+export class RedisThrottleStore implements ThrottleStore {
+  readonly #redis: Redis
+  readonly #prefix: string
+  readonly #fallback: ThrottleStore
+  readonly #onError: (err: Error) => void
+
+  constructor (redis: Redis, prefix: string, fallback: ThrottleStore, onError: (err: Error) => void) {
+    this.#redis = redis
+    this.#prefix = `${prefix}login-throttle:`
+    this.#fallback = fallback
+    this.#onError = onError
+  }
+
+  async attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
+    try {
+      const [allowed, value] = await this.#redis.eval(ATTEMPT, 3, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index',
+        now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys) as [number, number]
+      return allowed === 1 ? { allowed: true, suspect: value > 0 } : { allowed: false, retryAfterMs: value }
+    } catch (err) {
+      this.#onError(err as Error)
+      return this.#fallback.attempt(keys, now, s)
+    }
+  }
+
+  async forget (keys: ThrottleKeys): Promise<void> {
+    await this.#fallback.forget(keys)
+    try {
+      await this.#redis.multi().del(this.#key(keys.pair), this.#key(keys.account))
+        .zrem(this.#prefix + 'index', this.#key(keys.pair), this.#key(keys.account)).exec()
+    } catch (err) {
+      this.#onError(err as Error)
+    }
+  }
+
+  async size (): Promise<number> {
+    return this.#redis.zcard(this.#prefix + 'index')
+  }
+
+  #key (key: string): string {
+    return this.#prefix + key
+  }
+}
+
+export class LoginThrottle {
+  readonly #store: ThrottleStore
+  readonly #settings: ThrottleSettings
+  readonly #now: () => number
+
+  constructor (store: ThrottleStore, settings: ThrottleSettings, now: () => number) {
+    this.#store = store
+    this.#settings = settings
+    this.#now = now
+  }
+
+  // `account`: a keyed hash of the typed name (never the name); `client`: the client's address.
+  static keys (account: string, client: string): ThrottleKeys {
+    return { pair: `p:${account}:${client}`, account: `a:${account}` }
+  }
+
+  // Counts an attempt, or says how long to wait before one.
+  attempt (keys: ThrottleKeys): Promise<ThrottleVerdict> {
+    return this.#store.attempt(keys, this.#now(), this.#settings)
+  }
+
+  // A success: the address's count on the account, and the account's, start again.
+  succeeded (keys: ThrottleKeys): Promise<void> {
+    return this.#store.forget(keys)
+  }
+
+  size (): Promise<number> {
+    return this.#store.size()
+  }
+}
