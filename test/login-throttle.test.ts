@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleSettings, type ThrottleStore } from '../src/login-throttle.js'
+import { addUser, build, PASSWORD, testEnv, type Env } from './helper.js'
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const WRONG = 'not the password at all'
+
+function loginFrom (app: FastifyInstance, address: string, username: string, password: string, userAgent = 'throttle-test') {
+  return app.inject({ method: 'POST', url: '/login', remoteAddress: address, headers: { 'user-agent': userAgent }, payload: { username, password } })
+}
+
+function redisEnv (): Env {
+  return { REDIS_URL, REDIS_PREFIX: `auth-test-${randomBytes(6).toString('hex')}:` }
+}
+
+async function dropPrefix (prefix: string) {
+  const redis = new Redis(REDIS_URL)
+  const keys = await redis.keys(`${prefix}*`)
+  if (keys.length) await redis.del(...keys)
+  redis.disconnect()
+}
+
+for (const backend of ['memory', 'redis'] as const) {
+  t.test(`${backend}: the wait grows with every failed attempt, the right password works after it, a success resets`, async (t) => {
+    let now = Date.parse('2026-01-01T00:00:00Z')
+    const extra = backend === 'redis' ? redisEnv() : {}
+    if (extra.REDIS_PREFIX) t.teardown(() => dropPrefix(extra.REDIS_PREFIX!))
+    const app = await build(t, testEnv(t, {
+      ...extra, LOGIN_THROTTLE_FREE_FAILURES: '3', LOGIN_THROTTLE_BASE_WAIT: '2', LOGIN_THROTTLE_MAX_WAIT: '8'
+    }), { clock: () => now })
+    await addUser(app, 'alice', PASSWORD)
+    const address = '203.0.113.7'
+    for (let i = 0; i < 3; i++) t.equal((await loginFrom(app, address, 'alice', WRONG)).statusCode, 401, `free failure ${i + 1}`)
+
+    const waits: string[] = []
+    for (const wait of [2, 4, 8, 8]) {
+      const before = app.passwordHasher.verifications
+      const refused = await loginFrom(app, address, 'alice', PASSWORD)
+      t.equal(refused.statusCode, 429, 'refused while waiting, even with the right password')
+      t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; retry later' })
+      waits.push(refused.headers['retry-after'] as string)
+      t.equal(app.passwordHasher.verifications, before, 'and without hashing')
+      now += (wait - 1) * 1000
+      t.equal((await loginFrom(app, address, 'alice', PASSWORD)).statusCode, 429, 'a second before the end of the wait: still refused')
+      now += 1000
+      if (wait === 8 && waits.length === 4) break
+      t.equal((await loginFrom(app, address, 'alice', WRONG)).statusCode, 401, 'after the wait, one more attempt is heard')
+    }
+    t.same(waits, ['2', '4', '8', '8'], 'the wait doubles up to LOGIN_THROTTLE_MAX_WAIT')
+    t.equal((await loginFrom(app, address, 'alice', PASSWORD)).statusCode, 200, 'the right password works after the wait')
+    for (let i = 0; i < 3; i++) t.equal((await loginFrom(app, address, 'alice', WRONG)).statusCode, 401, `the success reset the count: free failure ${i + 1} again`)
+    t.equal((await loginFrom(app, address, 'alice', WRONG)).statusCode, 429)
+    t.equal((await loginFrom(app, '203.0.113.8', 'alice', PASSWORD)).statusCode, 200, 'another address is not made to wait')
+  })
+}
+
+t.test('counted across instances through Redis', async (t) => {
+  const env = testEnv(t, { ...redisEnv(), LOGIN_THROTTLE_FREE_FAILURES: '3' })
+  t.teardown(() => dropPrefix(env.REDIS_PREFIX!))
+  const a = await build(t, env)
+  const b = await build(t, env) // the same database and Redis: two instances of one deployment
+  await addUser(a, 'alice', PASSWORD)
+  for (const app of [a, b, a]) t.equal((await loginFrom(app, '198.51.100.1', 'alice', WRONG)).statusCode, 401)
+  const refused = await loginFrom(b, '198.51.100.1', 'alice', PASSWORD)
+  t.equal(refused.statusCode, 429, 'the fourth attempt, on the other instance, waits')
+  t.equal(refused.headers['retry-after'], '1')
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const keys = await redis.keys(`${env.REDIS_PREFIX}login-throttle:*`)
+  t.ok(keys.length > 0, 'the counters are in Redis')
+  for (const key of keys) t.ok(await redis.pttl(key) > 0, `${key} expires`)
+  t.notOk(keys.some((key) => key.includes('alice')), 'Redis never holds the typed name')
+})
+
+t.test('Redis down: the throttle counts on the instance alone, and logins are not refused for it', async (t) => {
+  const { tcpProxy } = await import('./helper.js')
+  const proxy = await tcpProxy(t, { host: '127.0.0.1', port: 6379 }, false)
+  const app = await build(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: `auth-test-${randomBytes(6).toString('hex')}:`, LOGIN_THROTTLE_FREE_FAILURES: '2' }))
+  await addUser(app, 'alice', PASSWORD)
+  t.equal((await loginFrom(app, '198.51.100.2', 'alice', PASSWORD)).statusCode, 200)
+  t.equal((await loginFrom(app, '198.51.100.2', 'alice', WRONG)).statusCode, 401)
+  t.equal((await loginFrom(app, '198.51.100.2', 'alice', WRONG)).statusCode, 401)
+  t.equal((await loginFrom(app, '198.51.100.2', 'alice', PASSWORD)).statusCode, 429, 'still throttled, per instance')
+})
+
+t.test('the real admin gets in while others hammer its account from many addresses', async (t) => {
+  // The bound (README): an address that has not failed on the account is never made to wait by the
+  // throttle, and its login is hashed before every queued attempt from an address that has failed on it.
+  const app = await build(t, testEnv(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: PASSWORD, HASH_CONCURRENCY: '1', LOGIN_THROTTLE_BASE_WAIT: '0.001' }))
+  const attackers = Array.from({ length: 30 }, (_, i) => `192.0.2.${i + 1}`)
+  // Every attacking address has failed on the account already: the account is under attack (30 ≥ 20).
+  await Promise.all(attackers.map((address) => loginFrom(app, address, 'root', WRONG)))
+  let stop = false
+  const hammering = attackers.map(async (address) => {
+    let sent = 0
+    while (!stop) {
+      const res = await loginFrom(app, address, 'root', `${WRONG} ${sent++}`)
+      if (res.statusCode === 429) await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    return sent
+  })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  for (let i = 0; i < 5; i++) {
+    const before = app.passwordHasher.verifications
+    const res = await loginFrom(app, '203.0.113.200', 'root', PASSWORD, 'the real admin')
+    const hashed = app.passwordHasher.verifications - before
+    t.equal(res.statusCode, 200, `login ${i + 1} of the real admin succeeds`)
+    t.ok(hashed <= 2, `hashed right after the one in progress (${hashed} verifications from its arrival to its answer)`)
+  }
+  const typo = await loginFrom(app, '203.0.113.200', 'root', 'a typo of the real admin')
+  t.equal(typo.statusCode, 401, 'a typo of the real admin is an ordinary failure')
+  stop = true
+  const sent = await Promise.all(hammering)
+  t.ok(sent.reduce((a, b) => a + b) > attackers.length, 'the attackers kept sending')
+})
+
+t.test('a flood from one address, or for one account, does not starve other logins of hashing slots', async (t) => {
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }))
+  await addUser(app, 'alice', PASSWORD)
+  await addUser(app, 'bob', PASSWORD)
+  for (const flood of ['one address, many names', 'one account, many addresses'] as const) {
+    const floodRequests = Array.from({ length: 40 }, (_, i) => flood === 'one address, many names'
+      ? loginFrom(app, '192.0.2.50', `made-up-${i}`, WRONG)
+      : loginFrom(app, `192.0.2.${100 + i}`, 'alice', WRONG))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const before = app.passwordHasher.verifications
+    const res = await loginFrom(app, '203.0.113.9', 'bob', PASSWORD)
+    const hashed = app.passwordHasher.verifications - before
+    t.equal(res.statusCode, 200, `${flood}: bob logs in`)
+    t.ok(hashed <= 3, `${flood}: bob waited for ${hashed} hashes, not for the ${floodRequests.length} queued before him`)
+    const codes = (await Promise.all(floodRequests)).map((r) => r.statusCode)
+    t.ok(codes.every((c) => c === 401 || c === 429), `${flood}: the flood got 401 (or 429 beyond its share of the queue)`)
+  }
+})
+
+t.test('one address may hold only its share of the hashing queue: 429 beyond it, others still queue', async (t) => {
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '100', LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }))
+  await addUser(app, 'bob', PASSWORD)
+  const flood = Array.from({ length: 20 }, (_, i) => loginFrom(app, '192.0.2.60', `made-up-${i}`, WRONG))
+  const bob = loginFrom(app, '203.0.113.10', 'bob', PASSWORD)
+  const codes = (await Promise.all(flood)).map((r) => r.statusCode)
+  // 100 / 20 = 5 may wait (one runs): the rest of that address's logins are refused at once.
+  t.equal(codes.filter((c) => c === 401).length, 6)
+  const refused = (await Promise.all(flood)).find((r) => r.statusCode === 429)!
+  t.equal(refused.headers['retry-after'], '1')
+  t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins in progress from this address; retry shortly' })
+  t.equal((await bob).statusCode, 200)
+})
+
+const SETTINGS: ThrottleSettings = { freeFailures: 5, accountFailures: 20, baseWaitMs: 1000, maxWaitMs: 900_000, windowMs: 900_000, maxKeys: 10_000 }
+
+t.test('100,000 failed logins for distinct made-up names leave the counters bounded, in memory and in Redis', async (t) => {
+  // The login route's own calls, without the password hashing (100,000 argon2 hashes would take an hour
+  // here): every attempt for a new name adds a pair counter and an account counter.
+  const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
+  const redis = new Redis(REDIS_URL)
+  t.teardown(async () => { await dropPrefix(prefix); redis.disconnect() })
+  const stores: Array<[string, ThrottleStore]> = [
+    ['memory', new MemoryThrottleStore()],
+    ['redis', new RedisThrottleStore(redis, prefix, new MemoryThrottleStore(), (err) => { throw err })]
+  ]
+  for (const [name, store] of stores) {
+    const throttle = new LoginThrottle(store, SETTINGS, Date.now)
+    const heapBefore = process.memoryUsage().heapUsed
+    for (let batch = 0; batch < 100; batch++) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) =>
+        throttle.attempt(LoginThrottle.keys(randomBytes(16).toString('base64url'), `10.${batch}.${i >> 8}.${i & 255}`))))
+    }
+    const size = await throttle.size()
+    t.ok(size <= SETTINGS.maxKeys, `${name}: ${size} counters kept for 200,000 made (at most ${SETTINGS.maxKeys})`)
+    if (name === 'memory') {
+      const grownMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20
+      t.ok(grownMiB < 64, `memory: the heap grew by ${grownMiB.toFixed(1)} MiB`)
+    } else {
+      const keys = await redis.keys(`${prefix}*`)
+      t.ok(keys.length <= SETTINGS.maxKeys + 1, `redis: ${keys.length} keys under the prefix (the counters and their index)`)
+      const sample = keys.slice(0, 50)
+      for (const key of sample) t.ok(await redis.pttl(key) > 0, 'every key expires')
+    }
+  }
+})
