@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { clientKey } from '../src/client-address.js'
 import { HttpError, TooManyAttemptsError } from '../src/errors.js'
 import { LoginThrottle } from '../src/login-throttle.js'
 import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
@@ -16,13 +17,14 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     // Everything below depends on the typed name, never on whether such a user exists: an unknown name and
     // a real one are throttled, queued and answered alike.
     const usernameHash = fastify.audit.nameHash(username)
-    const keys = LoginThrottle.keys(usernameHash, request.ip)
+    const client = clientKey(request.ip)
+    const keys = LoginThrottle.keys(usernameHash, client)
     const verdict = await fastify.loginThrottle.attempt(keys)
     if (!verdict.allowed) {
       fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
       throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
     }
-    const flow = { keys: [`c:${request.ip}`, `a:${usernameHash}`] as [string, string], suspect: verdict.suspect }
+    const flow = { keys: [`c:${client}`, `a:${usernameHash}`] as [string, string], suspect: verdict.suspect }
     const user = await fastify.accounts.authenticate(username, password, flow)
     // No session either when the user's credentials changed (or the user was disabled) while the password
     // was being checked: the same answer as a wrong password.

@@ -93,10 +93,10 @@ t.test('the real admin gets in while others hammer its account from many address
   const attackers = Array.from({ length: 30 }, (_, i) => `192.0.2.${i + 1}`)
   // Every attacking address has failed on the account already: the account is under attack (30 ≥ 20).
   await Promise.all(attackers.map((address) => loginFrom(app, address, 'root', WRONG)))
-  let stop = false
+  const attack = { on: true }
   const hammering = attackers.map(async (address) => {
     let sent = 0
-    while (!stop) {
+    while (attack.on) {
       const res = await loginFrom(app, address, 'root', `${WRONG} ${sent++}`)
       if (res.statusCode === 429) await new Promise((resolve) => setTimeout(resolve, 1))
     }
@@ -112,7 +112,7 @@ t.test('the real admin gets in while others hammer its account from many address
   }
   const typo = await loginFrom(app, '203.0.113.200', 'root', 'a typo of the real admin')
   t.equal(typo.statusCode, 401, 'a typo of the real admin is an ordinary failure')
-  stop = true
+  attack.on = false
   const sent = await Promise.all(hammering)
   t.ok(sent.reduce((a, b) => a + b) > attackers.length, 'the attackers kept sending')
 })

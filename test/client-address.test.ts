@@ -1,0 +1,15 @@
+import t from 'tap'
+import { clientKey } from '../src/client-address.js'
+
+t.test('per-client limits count IPv4 addresses, and IPv6 /64 networks', async (t) => {
+  t.equal(clientKey('203.0.113.7'), '203.0.113.7')
+  t.equal(clientKey('::ffff:203.0.113.7'), '203.0.113.7', 'IPv4-mapped')
+  t.equal(clientKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64')
+  t.equal(clientKey('2001:db8:1:2::99'), '2001:db8:1:2::/64', 'another host of the same /64')
+  t.equal(clientKey('2001:0DB8:0001:0002:ffff::1'), '2001:db8:1:2::/64', 'leading zeros and case')
+  t.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64')
+  t.equal(clientKey('::1'), '0:0:0:0::/64')
+  t.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64', 'zone index dropped')
+  t.not(clientKey('2001:db8:1:3::1'), clientKey('2001:db8:1:2::1'), 'another /64 is another client')
+  t.equal(clientKey('unknown'), 'unknown', 'anything else is its own key')
+})
