@@ -11,15 +11,21 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    const user = await fastify.accounts.authenticate(request.body.username, request.body.password)
+    const { user, failure } = await fastify.accounts.checkLogin(request.body.username, request.body.password)
     // No session either when the user's credentials changed (or the user was disabled) while the password
     // was being checked: the same answer as a wrong password.
     const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     if (!user || !issued) {
-      request.log.info({ event: 'login_failed' }, 'login failed')
+      // Never the typed name (people type passwords there): a keyed hash of it, when no such user exists.
+      fastify.auditRequest(request, 'login_failed', failure === undefined
+        ? { userId: user?.id, reason: 'credentials_changed' }
+        : failure.reason === 'unknown_user'
+          ? { usernameHash: fastify.audit.nameHash(request.body.username), reason: failure.reason }
+          : { userId: failure.userId, reason: failure.reason })
       // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
       throw new HttpError(401, 'Invalid credentials')
     }
+    fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })
     reply.header('cache-control', 'no-store') // RFC 6749 §5.1
     return fastify.tokenResponse(user, issued)
   })
