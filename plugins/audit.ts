@@ -11,9 +11,10 @@ declare module 'fastify' {
   }
 }
 
-// Audit events go to the service's log, one line each at info under the `audit` key (src/audit.ts).
+// Audit events go to the service's log, one line each under the `audit` key, at info or, for
+// refresh_reuse_detected, warn (src/audit.ts).
 export default fp(async function audit (fastify) {
-  const audit = new Audit((record) => fastify.log.info({ audit: record }, 'audit'))
+  const audit = new Audit((record, level) => fastify.log[level]({ audit: record }, 'audit'))
   fastify.decorate('audit', audit)
   fastify.decorate('auditRequest', function auditRequest (request: FastifyRequest, event: AuditEvent, fields: AuditFields = {}) {
     const user = request.user as { sub?: string, sid?: string } | undefined

@@ -12,10 +12,11 @@ export default fp(async function bootstrap (fastify) {
       report: (notice) => fastify.log[notice.level]({ path: notice.path }, notice.message)
     })
     if (result.action === 'created') {
+      fastify.audit.record('admin_created', { userId: result.userId, actor: 'service', reason: result.passwordFile ? 'random-password' : 'admin-password' })
       fastify.log.warn({ username: result.username, passwordFile: result.passwordFile },
         result.passwordFile
           ? `created user "${result.username}" with a random password; read it from ${result.passwordFile}, then change it`
           : `created user "${result.username}" from ADMIN_USERNAME and ADMIN_PASSWORD`)
     }
   })
-}, { name: 'bootstrap', dependencies: ['env', 'readiness', 'store', 'keys'] })
+}, { name: 'bootstrap', dependencies: ['env', 'readiness', 'store', 'keys', 'audit'] })

@@ -50,8 +50,8 @@ export default fp(async function http (fastify) {
     if (err instanceof DomainError) {
       const statusCode = DOMAIN_STATUS[err.kind]
       if (err.kind === 'token-refused') reply.header('www-authenticate', INVALID_TOKEN_CHALLENGE)
-      // An audit event (a failed login) at info; otherwise the access line already says the status.
-      if (err.event !== undefined) request.log.info({ statusCode, event: err.event, userId: request.user?.sub }, err.message)
+      // An audit event (a wrong current password); otherwise the access line already says the status.
+      if (err.event !== undefined) fastify.auditRequest(request, err.event, { reason: err.reason, route: request.routeOptions.url })
       else request.log.debug({ statusCode, userId: request.user?.sub }, err.message)
       return reply.code(statusCode).send(errorBody(statusCode, err.message))
     }
@@ -71,4 +71,4 @@ export default fp(async function http (fastify) {
     request.log.debug({ statusCode, code: err.code }, message) // the access line says the status at info
     return reply.code(statusCode).send(errorBody(statusCode, message))
   })
-}, { name: 'http' })
+}, { name: 'http', dependencies: ['audit'] })

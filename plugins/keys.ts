@@ -14,9 +14,9 @@ export default fp(async function keys (fastify) {
       if (purged.length > 0) fastify.log.info({ kids: purged }, 'deleted retired signing keys')
       if (KEY_ROTATION_INTERVAL > 0) {
         const key = await fastify.keys.rotateIfDue(KEY_ROTATION_INTERVAL)
-        if (key) fastify.log.info({ kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString() }, 'scheduled key rotation')
+        if (key) fastify.audit.record('key_rotated', { kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString(), actor: 'service', reason: 'scheduled' })
       }
     }, (err) => fastify.log.error({ err }, 'signing key upkeep failed'))
   })
   fastify.addHook('onClose', async () => { stop?.() })
-}, { name: 'keys', dependencies: ['env', 'readiness', 'store'] })
+}, { name: 'keys', dependencies: ['env', 'readiness', 'store', 'audit'] })

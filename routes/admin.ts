@@ -1,6 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
 import { AdminUserView, ErrorResponse, IdParams } from '../src/schemas.js'
+
+// The audit fields of an admin's action on a user: the user acted on, and the admin (user and session).
+const byAdmin = (userId: string, request: FastifyRequest) =>
+  ({ userId, sessionId: undefined, actor: request.user.sub, actorSessionId: request.user.sid })
 
 // User administration, for tokens with the admin role.
 const admin: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -24,7 +29,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     await fastify.accounts.setDisabled(request.params.id, true)
-    request.log.info({ event: 'user_disabled', userId: request.params.id, by: request.user.sub }, 'user disabled')
+    fastify.auditRequest(request, 'user_disabled', byAdmin(request.params.id, request))
     return reply.code(204).send(null)
   })
 
@@ -33,7 +38,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { summary: 'Allow the user to log in again', params: IdParams, response: { 204: Type.Null(), 404: ErrorResponse, ...guarded } }
   }, async function (request, reply) {
     await fastify.accounts.setDisabled(request.params.id, false)
-    request.log.info({ event: 'user_enabled', userId: request.params.id, by: request.user.sub }, 'user enabled')
+    fastify.auditRequest(request, 'user_enabled', byAdmin(request.params.id, request))
     return reply.code(204).send(null)
   })
 }

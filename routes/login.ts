@@ -25,12 +25,17 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
       throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
     }
     const flow = { keys: [`c:${client}`, `a:${usernameHash}`] as [string, string], suspect: verdict.suspect }
-    const user = await fastify.accounts.authenticate(username, password, flow)
+    const { user, failure } = await fastify.accounts.checkLogin(username, password, flow)
     // No session either when the user's credentials changed (or the user was disabled) while the password
     // was being checked: the same answer as a wrong password.
     const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     if (!user || !issued) {
-      fastify.auditRequest(request, 'login_failed', { usernameHash })
+      // Never the typed name (people type passwords there): a keyed hash of it, when no such user exists.
+      fastify.auditRequest(request, 'login_failed', failure === undefined
+        ? { userId: user?.id, reason: 'credentials_changed' }
+        : failure.reason === 'unknown_user'
+          ? { usernameHash, reason: failure.reason }
+          : { userId: failure.userId, reason: failure.reason })
       // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
       throw new HttpError(401, 'Invalid credentials')
     }

@@ -14,8 +14,9 @@ const logout: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     const { sub, sid } = request.user
-    if (request.body.scope === 'all') await fastify.sessions.revoke({ userId: sub }, 'logout-all')
-    else await fastify.sessions.revoke({ sessionId: sid }, 'logout')
+    const all = request.body.scope === 'all'
+    const ended = all ? await fastify.sessions.revoke({ userId: sub }, 'logout-all') : await fastify.sessions.revoke({ sessionId: sid }, 'logout')
+    fastify.auditRequest(request, 'logged_out', { reason: all ? 'logout-all' : 'logout', sessions: ended.length })
     return reply.code(204).send(null)
   })
 }

@@ -28,6 +28,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { summary: 'End one of the caller\'s sessions', params: IdParams, response: { 204: Type.Null(), 401: ErrorResponse, 404: ErrorResponse } }
   }, async function (request, reply) {
     await fastify.sessions.endOwn(request.user.sub, request.params.id)
+    fastify.auditRequest(request, 'logged_out', { sessionId: request.params.id, actorSessionId: request.user.sid, reason: 'session-ended' })
     return reply.code(204).send(null)
   })
 
@@ -40,6 +41,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)
+    fastify.auditRequest(request, 'password_changed')
     return reply.code(204).send(null)
   })
 }

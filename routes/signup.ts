@@ -13,6 +13,7 @@ const signup: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     const user = await fastify.accounts.create(request.body.username, request.body.password)
+    fastify.auditRequest(request, 'user_created', { userId: user.id })
     return reply.code(201).send({ id: user.id, username: user.username })
   })
 }

@@ -13,12 +13,11 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async function (request, reply) {
     const outcome = await fastify.sessions.refresh(request.body.refreshToken)
     if (!outcome.ok) {
-      if (outcome.reuse) {
-        request.log.warn({ event: 'refresh_token_reuse', ...outcome.reuse },
-          'a spent refresh token was presented again: the session is revoked')
-      }
+      // At warn: a spent refresh token presented again means a copy of it exists; the session is revoked.
+      if (outcome.reuse) fastify.auditRequest(request, 'refresh_reuse_detected', { ...outcome.reuse, reason: 'session-revoked' })
       throw new HttpError(401, 'Invalid refresh token')
     }
+    fastify.auditRequest(request, 'token_refreshed', { userId: outcome.user.id, sessionId: outcome.sessionId })
     reply.header('cache-control', 'no-store')
     return fastify.tokenResponse(outcome.user, outcome)
   })

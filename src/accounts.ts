@@ -12,11 +12,20 @@ export class AccountError extends DomainError {
   constructor (message: string) { super('invalid', message) }
 }
 export class WrongPasswordError extends DomainError {
-  constructor () { super('unauthorized', 'Invalid credentials', 'login_failed') }
+  constructor () { super('unauthorized', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
 }
 export class NoSuchUserError extends DomainError {
   constructor (what: string) { super('not-found', what) }
 }
+
+// Roles are stored comma-separated and compared exactly: lower-case names only, no commas.
+const ROLE = /^[a-z][a-z0-9_.:-]{0,63}$/
+export function roleProblem (role: string): string | undefined {
+  return ROLE.test(role) ? undefined : 'a role is a lower-case letter followed by up to 63 of a-z 0-9 _ . : -'
+}
+
+export type LoginFailure = { reason: 'unknown_user', userId?: undefined } | { reason: 'wrong_password' | 'disabled', userId: string }
+export type LoginCheck = { user: User, failure?: undefined } | { user?: undefined, failure: LoginFailure }
 
 // What login, signup, the account routes, bootstrap and the CLI do with users.
 export class Accounts {
@@ -44,22 +53,29 @@ export class Accounts {
   // same hashing work whichever check failed, so that timing does not tell whether the user exists.
   // The user returned carries the credentials version that was checked: a session is started only if it
   // is still current (Sessions.start).
-  // `flow` places the password check in the hashing queue fairly (src/limiter.ts).
   async authenticate (username: string, password: string, flow?: Flow): Promise<User | undefined> {
+    return (await this.checkLogin(username, password, flow)).user
+  }
+
+  // authenticate, and when it fails, why (for the audit record only: the client is told nothing of it).
+  // "disabled" only when the password was right.
+  // `flow` places the password check in the hashing queue fairly (src/limiter.ts).
+  async checkLogin (username: string, password: string, flow?: Flow): Promise<LoginCheck> {
     const user = await this.find(username)
     if (!user) {
       await this.#hasher.burn(normalizePassword(password), flow)
-      return undefined
+      return { failure: { reason: 'unknown_user' } }
     }
-    if (!await this.#verify(user, password, flow) || user.disabled) return undefined
+    if (!await this.#verify(user, password, flow)) return { failure: { reason: 'wrong_password', userId: user.id } }
+    if (user.disabled) return { failure: { reason: 'disabled', userId: user.id } }
     if (!user.passwordNormalized || this.#hasher.needsRehash(user.passwordHash)) {
       // A hash of the raw form (made before passwords were normalised), or weaker than the configured
       // parameters: upgrade it while we hold the password, unless the credentials changed meanwhile.
       const passwordHash = await this.#hasher.hash(normalizePassword(password))
       await this.#users.rehash(user.id, user.credentialsVersion, passwordHash, this.#iso())
-      return { ...user, passwordHash, passwordNormalized: true }
+      return { user: { ...user, passwordHash, passwordNormalized: true } }
     }
-    return user
+    return { user }
   }
 
   async create (username: string, password: string, roles: string[] = []): Promise<User> {
@@ -81,12 +97,13 @@ export class Accounts {
       { sessionId: currentSessionId, checkedVersion: user.credentialsVersion })
   }
 
-  // An operator's reset (CLI): every session of the user ends.
-  async setPassword (username: string, password: string): Promise<void> {
+  // An operator's reset (CLI): every session of the user ends. Returns the user.
+  async setPassword (username: string, password: string): Promise<User> {
     const problem = passwordProblem(password)
     if (problem) throw new AccountError(problem)
     const user = await this.#existing(username)
     await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(password)) }, 'password-reset')
+    return user
   }
 
   // Disabling ends every session of the user at once (the last enabled admin cannot be disabled); enabling
@@ -96,8 +113,24 @@ export class Accounts {
     else if (!await this.#users.enable(userId, this.#iso())) throw new NoSuchUserError('No such user')
   }
 
-  async setDisabledByName (username: string, disabled: boolean): Promise<void> {
-    await this.setDisabled((await this.#existing(username)).id, disabled)
+  async setDisabledByName (username: string, disabled: boolean): Promise<User> {
+    const user = await this.#existing(username)
+    await this.setDisabled(user.id, disabled)
+    return user
+  }
+
+  // An operator's change of one role (CLI). Every session of the user ends, since tokens carry the roles;
+  // the last enabled admin cannot lose `admin` (LastAdminError). `changed` is false when the user already
+  // had (or lacked) the role: then nothing happened.
+  async changeRole (username: string, change: { add: string } | { remove: string }): Promise<{ user: User, roles: string[], changed: boolean }> {
+    const role = 'add' in change ? change.add : change.remove
+    const problem = roleProblem(role)
+    if (problem) throw new AccountError(problem)
+    const user = await this.#existing(username)
+    const result = await this.#users.changeRoles(user.id, change, { reason: 'roles-changed', now: this.#iso() })
+    if (result === undefined) throw new NoSuchUserError(`no user named "${username}"`)
+    this.#sessions.markRevoked(result.revoked)
+    return { user, roles: result.roles, changed: result.changed }
   }
 
   list (): Promise<User[]> {

@@ -25,13 +25,19 @@ export interface AuditFields {
   actor?: string
   // Why, in a word or two (e.g. "unknown_user", "wrong_password", "logout-all", "scheduled").
   reason?: string
+  // Who did it, when the actor is a user acting on another's account: the actor's session.
+  actorSessionId?: string
   reqId?: string
   // Event-specific, never secret: a key id, a role, a route, a limit.
   [field: string]: string | number | boolean | undefined
 }
 
 export type AuditRecord = { event: AuditEvent } & AuditFields
-export type AuditSink = (record: AuditRecord) => void
+// Most events are at info; those that mean somebody is attacking a session or an account, at warn.
+export type AuditLevel = 'info' | 'warn'
+export type AuditSink = (record: AuditRecord, level: AuditLevel) => void
+const WARN_EVENTS: ReadonlySet<AuditEvent> = new Set<AuditEvent>(['refresh_reuse_detected'])
+export const auditLevel = (event: AuditEvent): AuditLevel => WARN_EVENTS.has(event) ? 'warn' : 'info'
 
 export const AUDIT_NAME_KEY_SECRET = 'audit-name-key'
 export const newAuditNameKey = () => randomBytes(32).toString('base64url')
@@ -58,6 +64,6 @@ export class Audit {
   record (event: AuditEvent, fields: AuditFields = {}): void {
     const record: AuditRecord = { event }
     for (const [name, value] of Object.entries(fields)) if (value !== undefined) record[name] = value
-    this.#sink(record)
+    this.#sink(record, auditLevel(event))
   }
 }

@@ -7,7 +7,7 @@ import { UsernameTakenError } from './store/users.js'
 export interface BootstrapSettings { username: string, password?: string, passwordFile: string, report?: Report }
 export type BootstrapResult =
   | { action: 'none' }
-  | { action: 'created', username: string, passwordFile?: string }
+  | { action: 'created', userId: string, username: string, passwordFile?: string }
 
 // Makes sure there is an administrator (role admin) who can log in, without ever overwriting an existing account:
 // - ADMIN_PASSWORD given: create ADMIN_USERNAME if it does not exist;
@@ -33,7 +33,7 @@ export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSet
 async function createIfAbsent (accounts: Accounts, username: string, password: string): Promise<BootstrapResult> {
   try {
     const user = await accounts.create(username, password, ['admin'])
-    return { action: 'created', username: user.username }
+    return { action: 'created', userId: user.id, username: user.username }
   } catch (err) {
     // Another instance sharing the database created it first.
     if (err instanceof UsernameTakenError) return { action: 'none' }

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
 import { AccountError, NoSuchUserError } from './accounts.js'
+import { Audit } from './audit.js'
 import { loadConfig } from './load-config.js'
 import { withServices } from './services.js'
 
@@ -10,11 +11,16 @@ const USAGE = `usage: auth-service users|keys <command>
   users disable <name>        refuse the user's logins and end their sessions
   users enable <name>         allow them again
   users set-password <name>   replace the password (prompt or stdin) and end their sessions
+  users roles <name>          the user's roles
+  users roles <name> --add <role> | --remove <role>
+                              give or take one role and end their sessions (tokens carry roles);
+                              the last enabled admin cannot lose admin
   keys rotate                 publish a new signing key; it signs after KEY_PUBLISH_DELAY
   keys list                   each signing key with its state (pending, active, verifying, retired)
 
 Passwords are never taken from the command line: it ends up in shell history and the process list.
-Configuration comes from the environment and .env, as for the server (DATABASE_URL, ARGON2_*).`
+Configuration comes from the environment and .env, as for the server (DATABASE_URL, ARGON2_*).
+Each change is also written to stderr as an audit record, one JSON line: {"level":30,"time":…,"audit":{…}}.`
 
 export class UsageError extends Error {}
 
@@ -46,6 +52,14 @@ async function readPassword (io: CliIo, confirm: boolean): Promise<string> {
   return password
 }
 
+// Audit records of the CLI's changes, in the server's line shape (pino's level numbers, epoch ms), on
+// stderr: stdout stays the command's answer, for people and scripts.
+function cliAudit (io: CliIo): Audit {
+  return new Audit((record, level) => {
+    io.stderr.write(JSON.stringify({ level: level === 'warn' ? 40 : 30, time: Date.now(), audit: record, msg: 'audit' }) + '\n')
+  })
+}
+
 function oneName (args: string[], command: string): string {
   if (args.length === 0) throw new UsageError(`users ${command} needs a user name`)
   if (args.length > 1 || args[0].startsWith('-')) {
@@ -62,6 +76,7 @@ async function keys (command: string | undefined, args: string[], io: CliIo): Pr
     await ring.refresh()
     if (command === 'rotate') {
       const key = await ring.rotate()
+      cliAudit(io).record('key_rotated', { kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString(), actor: 'cli' })
       io.stdout.write(`new key ${key.kid} (${key.alg}) published now, signing from ${new Date(key.activatesAt).toISOString()}\n`)
     }
     for (const k of ring.states()) {
@@ -71,13 +86,28 @@ async function keys (command: string | undefined, args: string[], io: CliIo): Pr
   })
 }
 
+// users roles <name> [--add <role> | --remove <role>] (also --add=<role>).
+function rolesArgs (args: string[]): { name: string, change?: { add: string } | { remove: string } } {
+  const [name, ...rest] = args
+  if (name === undefined || name.startsWith('-')) throw new UsageError('users roles needs a user name')
+  if (rest.length === 0) return { name }
+  const joined = /^(--add|--remove)=(.*)$/s.exec(rest[0])
+  const [flag, value, extra] = joined ? [joined[1], joined[2], rest.slice(1)] : [rest[0], rest[1], rest.slice(2)]
+  if ((flag !== '--add' && flag !== '--remove') || value === undefined || value === '' || extra.length > 0) {
+    throw new UsageError('users roles takes a user name and at most one --add <role> or --remove <role>')
+  }
+  return { name, change: flag === '--add' ? { add: value } : { remove: value } }
+}
+
 async function run (argv: string[], io: CliIo): Promise<void> {
   const [group, command, ...args] = argv
   if (group === 'keys') return keys(command, args, io)
   if (group !== 'users' || command === undefined) throw new UsageError(argv.length ? `unknown command: ${argv.join(' ')}` : 'no command given')
-  if (!['add', 'list', 'disable', 'enable', 'set-password'].includes(command)) throw new UsageError(`unknown command: users ${command}`)
-  const name = command === 'list' ? undefined : oneName(args, command)
+  if (!['add', 'list', 'disable', 'enable', 'set-password', 'roles'].includes(command)) throw new UsageError(`unknown command: users ${command}`)
+  const roles = command === 'roles' ? rolesArgs(args) : undefined
+  const name = command === 'list' ? undefined : roles?.name ?? oneName(args, command)
   if (command === 'list' && args.length > 0) throw new UsageError('users list takes no arguments')
+  const audit = cliAudit(io)
 
   await withServices(loadConfig(io.env), async ({ accounts }) => {
     switch (command) {
@@ -88,24 +118,50 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         break
       case 'add': {
         const user = await accounts.create(name!, await readPassword(io, true))
+        audit.record('user_created', { userId: user.id, actor: 'cli' })
         io.stdout.write(`created user "${user.username}" (${user.id})\n`)
         break
       }
-      case 'set-password':
+      case 'set-password': {
         if (!await accounts.find(name!)) throw new NoSuchUserError(`no user named "${name}"`)
-        await accounts.setPassword(name!, await readPassword(io, true))
+        const user = await accounts.setPassword(name!, await readPassword(io, true))
+        audit.record('password_changed', { userId: user.id, actor: 'cli' })
         io.stdout.write(`password of "${name}" replaced\n`)
         break
+      }
       case 'disable':
-      case 'enable':
-        await accounts.setDisabledByName(name!, command === 'disable')
+      case 'enable': {
+        const user = await accounts.setDisabledByName(name!, command === 'disable')
+        audit.record(command === 'disable' ? 'user_disabled' : 'user_enabled', { userId: user.id, actor: 'cli' })
         io.stdout.write(`user "${name}" ${command}d\n`)
         break
+      }
+      case 'roles': {
+        const change = roles!.change
+        if (change === undefined) {
+          const user = await accounts.find(name!)
+          if (!user) throw new NoSuchUserError(`no user named "${name}"`)
+          io.stdout.write(`${user.roles.join(',') || '(no roles)'}\n`)
+          break
+        }
+        const added = 'add' in change
+        const role = added ? change.add : change.remove
+        const result = await accounts.changeRole(name!, change)
+        if (!result.changed) {
+          io.stdout.write(`"${result.user.username}" ${added ? 'already has' : 'does not have'} the role "${role}": nothing changed\n`)
+          break
+        }
+        audit.record('role_changed', { userId: result.user.id, role, change: added ? 'added' : 'removed', actor: 'cli' })
+        io.stdout.write(`role "${role}" ${added ? 'given to' : 'taken from'} "${result.user.username}"; their sessions ended; ` +
+          `roles now: ${result.roles.join(',') || '(none)'}\n`)
+        break
+      }
     }
   })
 }
 
-// Exit codes: 0 done, 1 refused (bad password, unknown or duplicate user, bad configuration), 2 usage.
+// Exit codes: 0 done, 1 refused (bad password, unknown or duplicate user, bad role, the last admin's admin
+// role, bad configuration), 2 usage.
 export async function main (argv: string[], io: CliIo): Promise<number> {
   try {
     await run(argv, io)

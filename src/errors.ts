@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import type { AuditEvent } from './audit.js'
 
 // An error whose message is safe to show the client. Anything else that escapes a handler is a 500
 // with a generic message.
@@ -40,16 +41,19 @@ export class TooManyAttemptsError extends HttpError {
 
 // What the domain refuses, and why, in words fit for the person who asked. The domain knows nothing of
 // HTTP: plugins/http.ts turns each kind into a status code, in one place. 'token-refused': the caller's
-// session ended or changed under the request. `event`: the audit event the refusal is logged as.
+// session ended or changed under the request. `event`: the audit event the refusal is recorded as, with
+// `reason` in it.
 export type DomainErrorKind = 'invalid' | 'unauthorized' | 'token-refused' | 'not-found' | 'conflict'
 
 export class DomainError extends Error {
   readonly kind: DomainErrorKind
-  readonly event?: string
-  constructor (kind: DomainErrorKind, message: string, event?: string) {
+  readonly event?: AuditEvent
+  readonly reason?: string
+  constructor (kind: DomainErrorKind, message: string, event?: AuditEvent, reason?: string) {
     super(message)
     this.kind = kind
     this.event = event
+    this.reason = reason
   }
 }
 

@@ -25,8 +25,8 @@ export class UsernameTakenError extends DomainError {
 
 // Disabling the last enabled administrator would leave nobody who can administer the service.
 export class LastAdminError extends DomainError {
-  constructor () {
-    super('conflict', 'the last enabled admin cannot be disabled')
+  constructor (message = 'the last enabled admin cannot be disabled') {
+    super('conflict', message)
   }
 }
 
@@ -150,15 +150,56 @@ export class UserStore {
         await trx.updateTable('sessions').set({ credentials_version: updated.credentials_version })
           .where('id', '=', keepSessionId).where('user_id', '=', id).execute()
       }
-      let ended = trx.updateTable('sessions').set({ revoked_at: revoke.now, revoked_reason: revoke.reason })
-        .where('user_id', '=', id).where('revoked_at', 'is', null)
-      if (keepSessionId !== undefined) ended = ended.where('id', '!=', keepSessionId)
-      const rows = await ended.returning(['id', 'access_expires_at']).execute()
-      const revoked = rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
-      await this.#changes.record(trx, revocationChanges(revoked), revoke.now)
-      return revoked
+      return this.#endSessions(trx, id, revoke, keepSessionId)
     })
     if (revoked !== undefined && revoked.length > 0) this.#changes.committed()
+    return revoked
+  }
+
+  // Adds or removes one role and ends every session of the user, like a credential change (tokens carry
+  // the roles): the credentials version moves on, so no session of the old roles is refreshed, and the
+  // revocations reach running instances through the change log. Never the `admin` role of the last enabled
+  // admin, decided under the lock that disabling takes, so two such changes (or a change and a disable)
+  // cannot each see the other admin still there. Returns the roles after the change and the revoked
+  // sessions (none when the user had, or lacked, the role already), or undefined when there is no such user.
+  async changeRoles (id: string, change: { add?: string, remove?: string }, revoke: { reason: string, now: string }):
+  Promise<{ roles: string[], changed: boolean, revoked: Array<{ id: string, accessExpiresAt: string | null }> } | undefined> {
+    const result = await this.#db.transaction().execute(async (trx) => {
+      await lockFor(trx, 'admins') // every writer of roles takes it: the read below is still true at the write
+      const row = await trx.selectFrom('users').select('roles').where('id', '=', id).executeTakeFirst()
+      if (row === undefined) return undefined
+      const before = row.roles === '' ? [] : row.roles.split(',')
+      const roles = change.add !== undefined
+        ? (before.includes(change.add) ? before : [...before, change.add])
+        : before.filter((r) => r !== change.remove)
+      if (roles.length === before.length) return { roles, changed: false, revoked: [] }
+      let update = trx.updateTable('users')
+        .set({ roles: roles.join(','), credentials_version: sql`credentials_version + 1`, updated_at: revoke.now })
+        .where('id', '=', id).where('roles', '=', row.roles)
+      if (change.remove === 'admin') {
+        update = update.where((eb) => eb.or([
+          eb('disabled', '=', 1),
+          eb.exists(eb.selectFrom('users as other').select('other.id')
+            .where('other.id', '!=', id).where('other.disabled', '=', 0).where(sql<boolean>`(',' || other.roles || ',') like '%,admin,%'`))
+        ]))
+      }
+      const updated = await update.executeTakeFirst()
+      if (Number(updated.numUpdatedRows) !== 1) throw new LastAdminError('the last enabled admin cannot lose the admin role')
+      return { roles, changed: true, revoked: await this.#endSessions(trx, id, revoke) }
+    })
+    if (result !== undefined && result.revoked.length > 0) this.#changes.committed()
+    return result
+  }
+
+  // Inside a credential change's transaction: ends the user's live sessions (but `keepSessionId`) and
+  // records their revocation in the change log.
+  async #endSessions (trx: Db, id: string, revoke: { reason: string, now: string }, keepSessionId?: string) {
+    let ended = trx.updateTable('sessions').set({ revoked_at: revoke.now, revoked_reason: revoke.reason })
+      .where('user_id', '=', id).where('revoked_at', 'is', null)
+    if (keepSessionId !== undefined) ended = ended.where('id', '!=', keepSessionId)
+    const rows = await ended.returning(['id', 'access_expires_at']).execute()
+    const revoked = rows.map((r) => ({ id: r.id, accessExpiresAt: r.access_expires_at }))
+    await this.#changes.record(trx, revocationChanges(revoked), revoke.now)
     return revoked
   }
 
