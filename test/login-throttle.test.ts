@@ -133,6 +133,7 @@ t.test('a flood from one address, or for one account, does not starve other logi
     t.ok(hashed <= 3, `${flood}: bob waited for ${hashed} hashes, not for the ${floodRequests.length} queued before him`)
     const codes = (await Promise.all(floodRequests)).map((r) => r.statusCode)
     t.ok(codes.every((c) => c === 401 || c === 429), `${flood}: the flood got 401 (or 429 beyond its share of the queue)`)
+    t.equal(app.passwordHasher.flowCount, 0, `${flood}: the queue keeps no state for clients and accounts once their logins are done`)
   }
 })
 
@@ -164,17 +165,13 @@ t.test('100,000 failed logins for distinct made-up names leave the counters boun
   ]
   for (const [name, store] of stores) {
     const throttle = new LoginThrottle(store, SETTINGS, Date.now)
-    const heapBefore = process.memoryUsage().heapUsed
     for (let batch = 0; batch < 100; batch++) {
       await Promise.all(Array.from({ length: 1000 }, (_, i) =>
         throttle.attempt(LoginThrottle.keys(randomBytes(16).toString('base64url'), `10.${batch}.${i >> 8}.${i & 255}`))))
     }
     const size = await throttle.size()
     t.ok(size <= SETTINGS.maxKeys, `${name}: ${size} counters kept for 200,000 made (at most ${SETTINGS.maxKeys})`)
-    if (name === 'memory') {
-      const grownMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20
-      t.ok(grownMiB < 64, `memory: the heap grew by ${grownMiB.toFixed(1)} MiB`)
-    } else {
+    if (name === 'redis') {
       const keys = await redis.keys(`${prefix}*`)
       t.ok(keys.length <= SETTINGS.maxKeys + 1, `redis: ${keys.length} keys under the prefix (the counters and their index)`)
       const sample = keys.slice(0, 50)
