@@ -79,6 +79,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   const name = command === 'list' ? undefined : oneName(args, command)
   if (command === 'list' && args.length > 0) throw new UsageError('users list takes no arguments')
 
+  const warn = (message: string) => { io.stderr.write(`warning: ${message}\n`) }
   await withServices(loadConfig(io.env), async ({ accounts }) => {
     switch (command) {
       case 'list':
@@ -102,7 +103,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         io.stdout.write(`user "${name}" ${command}d\n`)
         break
     }
-  })
+  }, warn)
 }
 
 // Exit codes: 0 done, 1 refused (bad password, unknown or duplicate user, bad configuration), 2 usage.
