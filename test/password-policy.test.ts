@@ -119,7 +119,7 @@ t.test('PASSWORD_MIN_LENGTH raises the minimum, counted in code points; never be
   await t.rejects(build(t, testEnv(t, { PASSWORD_MIN_LENGTH: '7' })), { message: /env\/PASSWORD_MIN_LENGTH must be >= 8/ })
 })
 
-t.test("a JWT_ISSUER that is a plain word is refused inside passwords too; a URL is not", async (t) => {
+t.test('a JWT_ISSUER that is a plain word is refused inside passwords too; a URL is not', async (t) => {
   const word = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true', JWT_ISSUER: 'Acme-Login' }))
   const res = await signup(word, 'alice', 'my acme login rocks')
   t.equal(res.statusCode, 400)
