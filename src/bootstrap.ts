@@ -29,13 +29,20 @@ export async function bootstrapAdmin (accounts: Accounts, settings: BootstrapSet
   }
   if (await accounts.count() > 0) return { action: 'none' }
   // 32 random characters pass the policy but for a one-in-a-million chance (the username inside them).
-  let password = randomPassword()
-  while (accounts.policy.problem(password, settings.username) !== undefined) password = randomPassword()
+  const password = generatedPassword(accounts, settings.username)
   // Created 0700 if absent; an existing folder is left as it is, with a warning if others may enter it.
   privateDir(dirname(settings.passwordFile), () => false, report)
   writePrivateFile(settings.passwordFile, password + '\n', report)
   const result = await createIfAbsent(accounts, settings.username, password, true)
   return result.action === 'created' ? { ...result, passwordFile: settings.passwordFile } : result
+}
+
+function generatedPassword (accounts: Accounts, username: string): string {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const password = randomPassword()
+    if (accounts.policy.problem(password, username) === undefined) return password
+  }
+  throw new Error('could not generate a first-admin password that passes the password policy')
 }
 
 async function createIfAbsent (accounts: Accounts, username: string, password: string, generated = false): Promise<BootstrapResult> {
