@@ -29,7 +29,7 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
   fastify.readiness.step('store', () => store.open())
   fastify.addHook('onClose', async () => { await db.destroy() })
   const clock = opts.clock ?? Date.now
-  const services = createServices(db, fastify.config, clock)
+  const services = createServices(db, fastify.config, clock, (message) => fastify.log.warn(message))
   fastify.decorate('clock', clock)
   fastify.decorate('db', db)
   fastify.decorate('store', services.store)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { refuseOversized } from '../src/accounts.js'
 import { clientKey } from '../src/client-address.js'
 import { HttpError, TooManyAttemptsError } from '../src/errors.js'
 import { LoginThrottle } from '../src/login-throttle.js'
@@ -14,6 +15,7 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (request, reply) {
     const { username, password } = request.body
+    refuseOversized(password) // 400, before it counts as an attempt or costs a hash
     // Everything below depends on the typed name, never on whether such a user exists: an unknown name and
     // a real one are throttled, queued and answered alike.
     const usernameHash = fastify.audit.nameHash(username)

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { DomainError } from './errors.js'
 import type { Flow } from './limiter.js'
 import type { PasswordHasher } from './passwords.js'
-import { normalizePassword, passwordProblem } from './passwords.js'
+import { passwordSizeProblem, type PasswordPolicy } from './password-policy.js'
+import { normalizePassword } from './passwords.js'
 import type { Sessions } from './sessions.js'
 import type { CredentialChange, User, UserStore } from './store/users.js'
 import { normalizeUsername, usernameKey, usernameProblem } from './usernames.js'
@@ -32,12 +33,15 @@ export class Accounts {
   readonly #users: UserStore
   readonly #hasher: PasswordHasher
   readonly #sessions: Sessions
+  // Every new password passes it, whichever way it comes in (signup, a change, the CLI, the first admin).
+  readonly policy: PasswordPolicy
   readonly #now: () => number
 
-  constructor (users: UserStore, hasher: PasswordHasher, sessions: Sessions, now = () => Date.now()) {
+  constructor (users: UserStore, hasher: PasswordHasher, sessions: Sessions, policy: PasswordPolicy, now = () => Date.now()) {
     this.#users = users
     this.#hasher = hasher
     this.#sessions = sessions
+    this.policy = policy
     this.#now = now
   }
 
@@ -60,7 +64,9 @@ export class Accounts {
   // authenticate, and when it fails, why (for the audit record only: the client is told nothing of it).
   // "disabled" only when the password was right.
   // `flow` places the password check in the hashing queue fairly (src/limiter.ts).
+  // A password over the size limit is refused before anything else (400), whether the user exists or not.
   async checkLogin (username: string, password: string, flow?: Flow): Promise<LoginCheck> {
+    refuseOversized(password)
     const user = await this.find(username)
     if (!user) {
       await this.#hasher.burn(normalizePassword(password), flow)
@@ -78,8 +84,9 @@ export class Accounts {
     return { user }
   }
 
-  async create (username: string, password: string, roles: string[] = []): Promise<User> {
-    const problem = usernameProblem(username) ?? passwordProblem(password)
+  // `generated`: the service made the password at random (the first admin's), so no breach can list it.
+  async create (username: string, password: string, roles: string[] = [], { generated = false } = {}): Promise<User> {
+    const problem = usernameProblem(username) ?? await this.policy.check(password, username, { breached: !generated })
     if (problem) throw new AccountError(problem)
     const name = normalizeUsername(username)
     const passwordHash = await this.#hasher.hash(normalizePassword(password))
@@ -87,21 +94,24 @@ export class Accounts {
   }
 
   // The user's own change: the current password must be right. Every other session ends, logins in flight
-  // with the old password included; the session that made the change carries on.
+  // with the old password included; the session that made the change carries on. A new password the policy
+  // refuses is refused before the current one is verified: no hashing for a change that cannot happen.
   async changePassword (userId: string, currentPassword: string, newPassword: string, currentSessionId: string): Promise<void> {
+    refuseOversized(currentPassword, 'currentPassword')
     const user = await this.#users.findById(userId)
-    if (!user || user.disabled || !await this.#verify(user, currentPassword)) throw new WrongPasswordError()
-    const problem = passwordProblem(newPassword)
+    if (!user || user.disabled) throw new WrongPasswordError()
+    const problem = await this.policy.check(newPassword, user.username)
     if (problem) throw new AccountError(`newPassword: ${problem}`)
+    if (!await this.#verify(user, currentPassword)) throw new WrongPasswordError()
     await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(newPassword)) }, 'password-changed',
       { sessionId: currentSessionId, checkedVersion: user.credentialsVersion })
   }
 
   // An operator's reset (CLI): every session of the user ends. Returns the user.
   async setPassword (username: string, password: string): Promise<User> {
-    const problem = passwordProblem(password)
-    if (problem) throw new AccountError(problem)
     const user = await this.#existing(username)
+    const problem = await this.policy.check(password, user.username)
+    if (problem) throw new AccountError(problem)
     await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(password)) }, 'password-reset')
     return user
   }
@@ -161,4 +171,10 @@ export class Accounts {
   #iso (): string {
     return new Date(this.#now()).toISOString()
   }
+}
+
+// Exported for the login route, which refuses an oversized password before counting it as an attempt.
+export function refuseOversized (password: string, field?: string): void {
+  const problem = passwordSizeProblem(password, field)
+  if (problem) throw new AccountError(problem)
 }

@@ -109,6 +109,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   if (command === 'list' && args.length > 0) throw new UsageError('users list takes no arguments')
   const audit = cliAudit(io)
 
+  const warn = (message: string) => { io.stderr.write(`warning: ${message}\n`) }
   await withServices(loadConfig(io.env), async ({ accounts }) => {
     switch (command) {
       case 'list':
@@ -157,7 +158,7 @@ async function run (argv: string[], io: CliIo): Promise<void> {
         break
       }
     }
-  })
+  }, warn)
 }
 
 // Exit codes: 0 done, 1 refused (bad password, unknown or duplicate user, bad role, the last admin's admin

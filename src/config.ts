@@ -43,6 +43,12 @@ export const ConfigSchema = Type.Object({
   KEY_ROTATION_INTERVAL: Type.Integer({ default: 0, minimum: 0, maximum: 31536000, description: 'seconds between automatic key rotations; 0 turns them off' }),
   ADMIN_USERNAME: Type.String({ default: 'admin', minLength: 1, maxLength: 64 }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
+  // New passwords (README, Passwords): at least this many characters; 15 where the password is the only factor.
+  PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 8, maximum: 64, description: 'minimum length of a new password, in characters (code points of the NFKC form)' }),
+  // Have I Been Pwned's k-anonymity range API: only the first 5 hex characters of the password's SHA-1 are sent.
+  BREACHED_PASSWORD_CHECK: Type.Boolean({ default: false, description: 'refuse new passwords listed by the breached-password API' }),
+  BREACHED_PASSWORD_API_URL: Type.String({ default: 'https://api.pwnedpasswords.com', pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$', description: 'base URL of a Pwned Passwords range API: GET <url>/range/<prefix>' }),
+  BREACHED_PASSWORD_TIMEOUT: Type.Number({ default: 2, minimum: 0.1, maximum: 30, description: 'seconds to wait for the breached-password API before accepting the password without its answer' }),
   ADMIN_PASSWORD_FILE: Type.String({ default: './data/admin-password.txt', minLength: 1 }),
   // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1: configuration may raise it, never lower it.
   ARGON2_MEMORY_KIB: Type.Integer({ default: 19456, minimum: 19456, maximum: 4194304 }),

@@ -9,31 +9,6 @@ export interface Argon2Params { memoryCost: number, timeCost: number, parallelis
 // @node-rs/argon2 declares Algorithm as a const enum, which a transpile-only loader cannot inline.
 const ARGON2ID = 2
 
-// Lengths are counted in Unicode code points (NIST SP 800-63B §5.1.1.2): four emoji are four characters.
-export const PASSWORD_MIN_LENGTH = 8
-// Bounds the work an attacker can make us hash per request.
-export const PASSWORD_MAX_LENGTH = 1024
-
-// Checked on the NFKC form, which is what is hashed: two spellings of one password get one answer.
-export function passwordProblem (password: string): string | undefined {
-  // A lone UTF-16 surrogate is not text: it would be hashed as U+FFFD, making different inputs one password.
-  if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
-  // U+FFFD is what bytes that are not UTF-8 become when the body is decoded: different inputs, one password.
-  if (password.includes('\uFFFD')) return 'password must be valid Unicode text (it has bytes that are not UTF-8, or U+FFFD)'
-  const length = codePoints(normalizePassword(password))
-  if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`
-  if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`
-  return undefined
-}
-
-const LONE_SURROGATE = /\p{Cs}/u
-
-function codePoints (s: string): number {
-  let n = 0
-  for (const _ of s) n++ // eslint-disable-line @typescript-eslint/no-unused-vars
-  return n
-}
-
 // What is hashed and verified: the NFKC form, so that every keyboard's spelling of a password (composed or
 // decomposed accents, full-width forms) is the same password (NIST SP 800-63B §5.1.1.2).
 export function normalizePassword (password: string): string {
@@ -53,6 +28,7 @@ export class PasswordHasher {
   // Verified against when the user does not exist, so that an unknown username costs what a known one does.
   #dummyHash: Promise<string>
   #verifications = 0
+  #hashes = 0
 
   constructor (params: Argon2Params, limits: { concurrency: number, maxQueued: number }) {
     this.params = params
@@ -62,7 +38,10 @@ export class PasswordHasher {
   }
 
   hash (password: string): Promise<string> {
-    return this.#limiter.run(() => hash(password, { ...this.params, algorithm: ARGON2ID }))
+    return this.#limiter.run(() => {
+      this.#hashes++
+      return hash(password, { ...this.params, algorithm: ARGON2ID })
+    })
   }
 
   // `flow` says whose login this is, for fair scheduling (src/limiter.ts).
@@ -82,6 +61,11 @@ export class PasswordHasher {
   // How many verifications have run: the work done for logins, known user or not.
   get verifications (): number {
     return this.#verifications
+  }
+
+  // How many hashes have been made (new passwords, upgrades at login).
+  get hashes (): number {
+    return this.#hashes
   }
 
   async burn (password: string, flow?: Flow): Promise<void> {

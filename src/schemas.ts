@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH } from './passwords.js'
+import { PASSWORD_MAX_BYTES } from './password-policy.js'
 
 // Payload schemas of the HTTP surface, one place each.
 export const ErrorResponse = Type.Object({
@@ -8,7 +8,9 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: 'ErrorResponse' })
 
-const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH })
+// The size limit is in bytes of UTF-8, which JSON Schema cannot say: the domain checks it (400, before any
+// hashing), with one message whatever the characters.
+const Password = Type.String({ minLength: 1, description: `at most ${PASSWORD_MAX_BYTES} bytes of UTF-8` })
 const Id = Type.String({ minLength: 1, maxLength: 64 })
 
 export const LoginBody = Type.Object({

@@ -2,6 +2,7 @@ import { Accounts } from './accounts.js'
 import type { Config } from './config.js'
 import { KeyRing } from './keys.js'
 import { publishOnce } from './hints.js'
+import { policyFromConfig } from './password-policy.js'
 import { hasherFromConfig } from './passwords.js'
 import { RevocationList } from './revocations.js'
 import { SecretBox } from './secret-box.js'
@@ -13,8 +14,12 @@ import { SessionStore } from './store/sessions.js'
 import { SigningKeyStore } from './store/signing-keys.js'
 import { UserStore } from './store/users.js'
 
+// What the domain reports that is neither a result nor an error (a check it could not make): the server
+// logs it as a warning, the CLI writes it to stderr.
+export type Warn = (message: string) => void
+
 // The domain, wired once: the server's plugins and the CLI both build it here.
-export function createServices (db: Db, config: Config, now = () => Date.now()) {
+export function createServices (db: Db, config: Config, now = () => Date.now(), warn: Warn = () => {}) {
   const box = new SecretBox(config.KEY_ENCRYPTION_KEY)
   const changes = new ChangeLog(db)
   const store = {
@@ -35,7 +40,8 @@ export function createServices (db: Db, config: Config, now = () => Date.now()) 
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE
   }, now)
   const hasher = hasherFromConfig(config)
-  const accounts = new Accounts(store.users, hasher, sessions, now)
+  const passwordPolicy = policyFromConfig(config, warn)
+  const accounts = new Accounts(store.users, hasher, sessions, passwordPolicy, now)
   const keys = new KeyRing(store.signingKeys, {
     algorithm: config.JWT_ALGORITHM,
     sharedSecret: config.JWT_SECRET,
@@ -49,11 +55,11 @@ export type Services = ReturnType<typeof createServices>
 
 // For programs that run once (the CLI, the bench's setup): open the database, use the domain, close it.
 // With REDIS_URL, running instances are told of what changed (with PostgreSQL alone, NOTIFY did that).
-export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>): Promise<T> {
+export async function withServices<T> (config: Config, use: (services: Services, db: Db) => Promise<T>, warn?: Warn): Promise<T> {
   const db = await openDatabase(config.DATABASE_URL, databaseOptions(config))
   let changed = false
   try {
-    const services = createServices(db, config)
+    const services = createServices(db, config, undefined, warn)
     services.store.changes.onCommitted(() => { changed = true })
     return await use(services, db)
   } finally {

@@ -4,13 +4,13 @@ import { build, cli, greet, login, loginTokens, testEnv } from './helper.js'
 
 t.test('a user added through the CLI can log in', async (t) => {
   const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })
-  const added = await cli(env, ['users', 'add', 'bob'], 'bobs-password-1\n')
+  const added = await cli(env, ['users', 'add', 'bob'], 'river-stones-1\n')
   t.equal(added.code, 0, added.stderr)
   t.match(added.stdout, /created user "bob"/)
-  t.notMatch(added.stdout + added.stderr, 'bobs-password-1')
+  t.notMatch(added.stdout + added.stderr, 'river-stones-1')
 
   const app = await build(t, env)
-  t.equal((await login(app, 'bob', 'bobs-password-1')).statusCode, 200)
+  t.equal((await login(app, 'bob', 'river-stones-1')).statusCode, 200)
 
   const listed = await cli(env, ['users', 'list'])
   t.equal(listed.code, 0)

@@ -7,7 +7,7 @@ import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tc
 
 const POSTGRES = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432')
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const ADMIN_PASSWORD = 'admin password for resilience tests'
+const ADMIN_PASSWORD = 'first operator passphrase for resilience tests'
 
 const call = httpCall
 

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { addUser, build, claimsOf, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, within, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const ADMIN_PASSWORD = 'admin password for scale-out tests'
+const ADMIN_PASSWORD = 'first operator passphrase for scale-out tests'
 
 function sharedEnv (t: Test, options: { redis: boolean, overrides?: Env } = { redis: true }): Env {
   return testEnv(t, {

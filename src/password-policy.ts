@@ -1,0 +1,115 @@
+import { dictionary } from '@zxcvbn-ts/language-common'
+import { BreachedPasswords } from './breached-passwords.js'
+import type { Config } from './config.js'
+import { normalizePassword } from './passwords.js'
+import { usernameKey } from './usernames.js'
+
+// What a new password must be (ASVS 5 §6.2, NIST SP 800-63B §3.1.1.2): long enough, not one of the most
+// common passwords, not the user's name or the service's, and (optionally) not in a known breach. No
+// composition rules (a digit, a capital…): they make passwords harder to remember, not to guess.
+
+// Lengths are counted in Unicode code points on the NFKC form (four emoji are four characters).
+// PASSWORD_MIN_LENGTH may raise it, never lower it.
+export const PASSWORD_MIN_LENGTH_FLOOR = 8
+// Bounds the work one request can cause (NFKC, argon2 over the input): measured on the password as
+// received, before normalisation, in bytes of UTF-8. Applies to every password received, new or not.
+export const PASSWORD_MAX_BYTES = 1024
+// How many of the ranked list's passwords are refused.
+export const COMMON_PASSWORDS_REFUSED = 10_000
+
+// The first 10,000 of zxcvbn-ts's ranked list of common passwords (@zxcvbn-ts/language-common, MIT),
+// in the form they are compared in: NFKC, lower case. Built once, when the module is first loaded.
+const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).map((p) => p.normalize('NFKC').toLowerCase()))
+
+// The service's own names, in the form they are compared in (`compact`).
+const SERVICE_NAMES = ['auth-service']
+// A name that is a word (JWT_ISSUER such as "acme-auth"), not a URL: it is refused inside passwords too.
+const PLAIN_WORD = /^[\p{L}\p{N}._-]+$/u
+const SEPARATORS = /[\s._-]+/gu
+// Shorter names would refuse too many good passwords for little gain.
+const MIN_SERVICE_NAME_LENGTH = 4
+
+// NFKC, lower case, without spaces, dots, dashes and underscores: "Auth Service", "auth_service" and
+// "AUTHSERVICE" are all "authservice".
+function compact (s: string): string {
+  return s.normalize('NFKC').toLowerCase().replace(SEPARATORS, '')
+}
+
+// A lone UTF-16 surrogate is not text: it would be hashed as U+FFFD, making different inputs one password.
+const LONE_SURROGATE = /\p{Cs}/u
+
+function codePoints (s: string): number {
+  let n = 0
+  for (const _ of s) n++ // eslint-disable-line @typescript-eslint/no-unused-vars
+  return n
+}
+
+// The byte limit, for any password received (a login's, a current password): checked before anything
+// else is done with it. `field` names it in the message.
+export function passwordSizeProblem (password: string, field = 'password'): string | undefined {
+  if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES) return `${field} must be at most ${PASSWORD_MAX_BYTES} bytes (UTF-8)`
+  return undefined
+}
+
+export interface PasswordPolicyOptions {
+  minLength: number // at least PASSWORD_MIN_LENGTH_FLOOR
+  // More names of the service (JWT_ISSUER): each is refused inside a password when it is a plain word.
+  serviceNames?: string[]
+  breached?: BreachedPasswords
+}
+
+export class PasswordPolicy {
+  readonly minLength: number
+  readonly #serviceNames: string[]
+  readonly #breached?: BreachedPasswords
+
+  constructor (options: PasswordPolicyOptions) {
+    this.minLength = Math.max(PASSWORD_MIN_LENGTH_FLOOR, options.minLength)
+    const names = [...SERVICE_NAMES, ...(options.serviceNames ?? []).filter((n) => PLAIN_WORD.test(n.normalize('NFKC')))]
+    this.#serviceNames = [...new Set(names.map(compact).filter((n) => [...n].length >= MIN_SERVICE_NAME_LENGTH))]
+    this.#breached = options.breached
+  }
+
+  // The rules that need nothing but the password and the name of its user: the first one broken, in
+  // words for the person choosing it (never the password itself), or undefined.
+  problem (password: string, username?: string): string | undefined {
+    const size = passwordSizeProblem(password)
+    if (size) return size
+    if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
+    // U+FFFD is what bytes that are not UTF-8 become when the body is decoded: different inputs, one password.
+    if (password.includes('\uFFFD')) return 'password must be valid Unicode text (it has bytes that are not UTF-8, or U+FFFD)'
+    // Checked on the NFKC form, which is what is hashed: two spellings of one password get one answer.
+    const normalized = normalizePassword(password)
+    if (codePoints(normalized) < this.minLength) return `password must be at least ${this.minLength} characters`
+    const folded = normalized.toLowerCase()
+    if (COMMON.has(folded)) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
+    if (username !== undefined && username !== '' && folded.includes(usernameKey(username))) return 'password must not contain the username'
+    const compacted = compact(password)
+    if (this.#serviceNames.some((name) => compacted.includes(name))) return "password must not contain the service's name"
+    return undefined
+  }
+
+  // Every rule, the breached-password check included when it is configured (a request to its API) and
+  // `breached` is not false (a password the service generated at random cannot be in a breach).
+  async check (password: string, username?: string, { breached = true } = {}): Promise<string | undefined> {
+    const problem = this.problem(password, username)
+    if (problem) return problem
+    if (breached && this.#breached && await this.#breached.listed(normalizePassword(password))) {
+      return 'password appears in a known data breach (Have I Been Pwned); choose another'
+    }
+    return undefined
+  }
+}
+
+type PolicyConfig = Pick<Config, 'PASSWORD_MIN_LENGTH' | 'JWT_ISSUER' | 'BREACHED_PASSWORD_CHECK' | 'BREACHED_PASSWORD_API_URL' | 'BREACHED_PASSWORD_TIMEOUT'>
+
+// `warn` receives the one line logged when a breached-password check could not be made.
+export function policyFromConfig (config: PolicyConfig, warn: (message: string) => void): PasswordPolicy {
+  return new PasswordPolicy({
+    minLength: config.PASSWORD_MIN_LENGTH,
+    serviceNames: [config.JWT_ISSUER],
+    breached: config.BREACHED_PASSWORD_CHECK
+      ? new BreachedPasswords({ url: config.BREACHED_PASSWORD_API_URL, timeoutMs: config.BREACHED_PASSWORD_TIMEOUT * 1000, warn })
+      : undefined
+  })
+}
