@@ -126,9 +126,11 @@ t.test('genuine names of one script (or an allowed combination) sign up, log in 
   t.equal((await login(app, 'αθηνα', PASSWORD)).statusCode, 200, 'login ignores case, as before')
 })
 
+const variants = ['mail', 'rnail', 'm\u0251il', 'ma\u0131l', 'mai1', 'rn\u0251\u0131l', 'rn\u0251\u01311', 'mai\u01c0', 'm\u0251\u01311', 'rna\u01311']
+
 t.test('ten look-alike signups at once: exactly one is created', async (t) => {
-  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
-  const variants = ['mail', 'rnail', 'm\u0251il', 'ma\u0131l', 'mai1', 'rn\u0251\u0131l', 'rn\u0251\u01311', 'mai\u01c0', 'm\u0251\u01311', 'rna\u01311']
+  // Hashes in parallel, so that the ten reach the store together rather than one hash apart.
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true', HASH_CONCURRENCY: '10' }))
   t.equal(new Set(variants.map(usernameSkeleton)).size, 1, 'one skeleton')
   t.equal(new Set(variants.map((v) => v.toLowerCase())).size, 10, 'ten different names')
   const results = await Promise.all(variants.map((v) => signup(app, v)))
@@ -137,6 +139,25 @@ t.test('ten look-alike signups at once: exactly one is created', async (t) => {
   t.equal(statuses.filter((s) => s === 409).length, 9, 'nine refused as taken')
   for (const r of results.filter((r) => r.statusCode === 409)) t.same(r.json(), TAKEN)
   t.equal((await names(app)).length, 2, 'admin and the one')
+})
+
+t.test('the look-alike check and the insert are one step: ten inserts racing, twenty rounds, one user each', async (t) => {
+  // The store alone, without hashing to space the racers out: the check and the insert of each must not
+  // interleave with another's (PostgreSQL: the advisory lock on the skeleton; SQLite: the write lock).
+  const app = await build(t)
+  const passwordHash = await app.passwordHasher.hash(PASSWORD)
+  for (let round = 0; round < 20; round++) {
+    const settled = await Promise.allSettled(variants.map((v) => app.store.users.insert({
+      id: `r${round}-${v}`, username: `${v}${round}`, key: `${v}${round}`, skeleton: usernameSkeleton(`${v}${round}`), passwordHash, roles: []
+    }, new Date().toISOString())))
+    const created = settled.filter((s) => s.status === 'fulfilled').length
+    const refused = settled.filter((s) => s.status === 'rejected' && (s.reason as Error).message === TAKEN.message).length
+    if (created !== 1 || refused !== 9) {
+      t.fail(`round ${round}: ${created} created, ${refused} refused as taken: ${settled.map((s) => s.status === 'rejected' ? (s.reason as Error).message : 'created').join('; ')}`)
+      return
+    }
+  }
+  t.pass('one created in each of twenty rounds, the other nine refused')
 })
 
 t.test('the CLI refuses a look-alike and a mixed-script name (exit 1)', async (t) => {
