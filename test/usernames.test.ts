@@ -185,9 +185,10 @@ t.test('the first admin is not made beside a look-alike: start-up stops with a c
 t.test('a mixed-script user already in the store still logs in: logins apply no new rule', async (t) => {
   const app = await build(t)
   const name = 'p\u0430ypal'
+  const now = new Date().toISOString()
+  const passwordHash = await app.passwordHasher.hash(PASSWORD)
   await app.db.insertInto('users').values({
-    id: 'old-user', username: name, username_key: name, username_skeleton: usernameSkeleton(name),
-    password_hash: await app.passwordHasher.hash(PASSWORD), password_normalized: 1, created_at: new Date().toISOString(), updated_at: new Date().toISOString()
+    id: 'old-user', username: name, username_key: name, username_skeleton: usernameSkeleton(name), password_hash: passwordHash, password_normalized: 1, created_at: now, updated_at: now
   }).execute()
   const { token } = await loginTokens(app, name, PASSWORD)
   t.equal((await greet(app, `Bearer ${token}`)).body, `Welcome, ${name}!`)
