@@ -130,10 +130,10 @@ export function mixedScriptProblem (name: string): string | undefined {
 
 // The name of a character's own script (Script, not Script_Extensions), for the message.
 const scriptNames = new Intl.DisplayNames(['en'], { type: 'script', fallback: 'code' })
+const OWN_SCRIPTS = KNOWN_SCRIPTS.map(([code]): [string, RegExp] => [code, new RegExp(`^\\p{Script=${code}}$`, 'u')])
 function scriptNameOf (char: string): string | undefined {
   if (ANY_SCRIPT.test(char)) return undefined
-  const code = SCRIPT_CODES.find((c) => { try { return new RegExp(`^\\p{Script=${c}}$`, 'u').test(char) } catch { return false } }) ??
-    KNOWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0]
+  const code = OWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0] ?? KNOWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0]
   return code === undefined ? undefined : scriptNames.of(code)
 }
 
