@@ -6,7 +6,7 @@ import { passwordSizeProblem, type PasswordPolicy } from './password-policy.js'
 import { normalizePassword } from './passwords.js'
 import type { Sessions } from './sessions.js'
 import type { CredentialChange, User, UserStore } from './store/users.js'
-import { normalizeUsername, usernameKey, usernameProblem } from './usernames.js'
+import { normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
 export class AccountError extends DomainError {
@@ -84,13 +84,16 @@ export class Accounts {
     return { user }
   }
 
-  // `generated`: the service made the password at random (the first admin's), so no breach can list it.
+  // A new user: the name must follow the rules for new names (usernameProblem: length, characters, one
+  // script) and be neither taken nor like a taken one (the store checks, UsernameTakenError); the password
+  // must pass the policy. `generated`: the service made the password at random (the first admin's), so no
+  // breach can list it.
   async create (username: string, password: string, roles: string[] = [], { generated = false } = {}): Promise<User> {
     const problem = usernameProblem(username) ?? await this.policy.check(password, username, { breached: !generated })
     if (problem) throw new AccountError(problem)
     const name = normalizeUsername(username)
     const passwordHash = await this.#hasher.hash(normalizePassword(password))
-    return this.#users.insert({ id: randomUUID(), username: name, key: usernameKey(name), passwordHash, roles }, this.#iso())
+    return this.#users.insert({ id: randomUUID(), username: name, key: usernameKey(name), skeleton: usernameSkeleton(name), passwordHash, roles }, this.#iso())
   }
 
   // The user's own change: the current password must be right. Every other session ends, logins in flight

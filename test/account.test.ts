@@ -109,7 +109,7 @@ t.test('signup when enabled: 201, then the user can log in; case-only duplicates
   for (const name of ['carol', 'CAROL', 'Ｃａｒｏｌ']) { // the last is full-width: NFKC folds it to Carol
     const dup = await app.inject({ method: 'POST', url: '/signup', payload: { username: name, password: PASSWORD } })
     t.equal(dup.statusCode, 409, name)
-    t.same(dup.json(), { statusCode: 409, error: 'Conflict', message: 'Username is already taken' })
+    t.same(dup.json(), { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' })
   }
 })
 

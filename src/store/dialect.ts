@@ -11,7 +11,9 @@ export const CHANGE_CHANNEL = 'auth_service_changes'
 // none: a transaction begins IMMEDIATE, so every writer runs alone. PostgreSQL at READ COMMITTED lets two
 // transactions each read the other's rows as they were (write skew); a transaction-scoped advisory lock
 // makes them take turns.
-export async function lockFor (trx: Kysely<any>, name: 'changes' | 'admins' | 'signing-keys'): Promise<void> {
+// `username:<skeleton>`: signups of look-alike names take turns (a different skeleton whose hash collides
+// only waits a little longer).
+export async function lockFor (trx: Kysely<any>, name: 'changes' | 'admins' | 'signing-keys' | `username:${string}`): Promise<void> {
   if (isPostgres(trx)) await sql`select pg_advisory_xact_lock(hashtext(${'auth-service:' + name}))`.execute(trx)
 }
 

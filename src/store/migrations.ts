@@ -1,6 +1,7 @@
 import type { Kysely, Migration } from 'kysely'
 import { Migrator } from 'kysely'
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config.js'
+import { usernameSkeleton } from '../usernames.js'
 import { identityColumn } from './dialect.js'
 
 // Versioned, ordered by name, run at every start; Kysely records what has run and takes a lock,
@@ -125,12 +126,39 @@ const migrations: Record<string, Migration> = {
     async down (db: Kysely<any>) {
       await db.schema.dropTable('changes').execute()
     }
+  },
+  // Look-alike usernames (UTS #39 skeletons, src/usernames.ts): the skeleton of every name, computed for the
+  // users already there. Indexed but NOT unique: a store may already hold two names that look alike, and it
+  // must still migrate; both keep working, and no new name like them can be made. A new version of the
+  // confusables data means a new migration that recomputes the column.
+  '0006_username_skeleton': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('username_skeleton', 'text').execute()
+      const users = await db.selectFrom('users').select(['id', 'username']).execute()
+      for (const user of users) {
+        await db.updateTable('users').set({ username_skeleton: usernameSkeleton(user.username) }).where('id', '=', user.id).execute()
+      }
+      await db.schema.createIndex('users_username_skeleton').on('users').column('username_skeleton').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropIndex('users_username_skeleton').execute()
+      await db.schema.alterTable('users').dropColumn('username_skeleton').execute()
+    }
   }
 }
 
 export async function migrateToLatest (db: Kysely<any>): Promise<void> {
+  await migrate(db)
+}
+
+// Up to and including the migration named: a store as an older version left it (tests of an upgrade).
+export async function migrateUpTo (db: Kysely<any>, name: string): Promise<void> {
+  await migrate(db, name)
+}
+
+async function migrate (db: Kysely<any>, upTo?: string): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
-  const { error, results } = await migrator.migrateToLatest()
+  const { error, results } = upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(upTo)
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`, { cause: error })

@@ -6,6 +6,7 @@ export interface UsersTable {
   id: string
   username: string
   username_key: string
+  username_skeleton: string | null // usernameSkeleton(username): look-alike names share it (null only in rows written by a version before 0006)
   password_hash: string
   disabled: Generated<number>
   roles: Generated<string> // comma-separated

@@ -17,11 +17,18 @@ export interface User {
   createdAt: string
 }
 
+// One answer whether the name is taken or only looks like one that is (its skeleton is taken): the client
+// learns no more than it would from a taken name.
+export const USERNAME_TAKEN = 'Username is already taken or too similar to an existing one'
 export class UsernameTakenError extends DomainError {
   constructor () {
-    super('conflict', 'Username is already taken')
+    super('conflict', USERNAME_TAKEN)
   }
 }
+
+// The name itself is free, but another user's looks like it (the same UTS #39 skeleton). Answered as
+// UsernameTakenError; the class lets the bootstrap tell "made meanwhile by another instance" from this.
+export class UsernameTooSimilarError extends UsernameTakenError {}
 
 // Disabling the last enabled administrator would leave nobody who can administer the service.
 export class LastAdminError extends DomainError {
@@ -80,23 +87,35 @@ export class UserStore {
     return row && toUser(row)
   }
 
-  async insert (user: { id: string, username: string, key: string, passwordHash: string, roles: string[] }, now: string): Promise<User> {
+  // A new user, unless one with the same key (UsernameTakenError) or the same skeleton (a look-alike name,
+  // UsernameTooSimilarError) exists. The check and the insert are one transaction that signups of the same
+  // skeleton take in turns: an advisory lock on the skeleton on PostgreSQL (at READ COMMITTED two racers
+  // would each see no look-alike and both insert, the skeleton column not being unique); on SQLite the
+  // transaction holds the write lock from its start (BEGIN IMMEDIATE).
+  async insert (user: { id: string, username: string, key: string, skeleton: string, passwordHash: string, roles: string[] }, now: string): Promise<User> {
+    const { skeleton, key, ...fields } = user
     try {
-      await this.#db.insertInto('users').values({
-        id: user.id,
-        username: user.username,
-        username_key: user.key,
-        password_hash: user.passwordHash,
-        password_normalized: 1,
-        roles: user.roles.join(','),
-        created_at: now,
-        updated_at: now
-      }).execute()
+      await this.#db.transaction().execute(async (trx) => {
+        await lockFor(trx, `username:${skeleton}`)
+        if (await trx.selectFrom('users').select('id').where('username_key', '=', key).executeTakeFirst()) throw new UsernameTakenError()
+        if (await trx.selectFrom('users').select('id').where('username_skeleton', '=', skeleton).limit(1).executeTakeFirst()) throw new UsernameTooSimilarError()
+        await trx.insertInto('users').values({
+          id: user.id,
+          username: user.username,
+          username_key: key,
+          username_skeleton: skeleton,
+          password_hash: user.passwordHash,
+          password_normalized: 1,
+          roles: user.roles.join(','),
+          created_at: now,
+          updated_at: now
+        }).execute()
+      })
     } catch (err) {
       if (isUniqueViolation(err)) throw new UsernameTakenError()
       throw err
     }
-    return { ...user, passwordNormalized: true, credentialsVersion: 0, disabled: false, createdAt: now }
+    return { ...fields, passwordNormalized: true, credentialsVersion: 0, disabled: false, createdAt: now }
   }
 
   // A stronger hash of the same password (raised parameters, or the NFKC form), written only if the
