@@ -68,7 +68,7 @@ t.test('every audit event of the HTTP flow appears once, with its fields; the lo
   seen.add('admin_created')
   since()
 
-  const password = 'alice-first-passphrase'
+  const password = 'first long passphrase 1'
   const signup = await post('/signup', { username: 'alice', password })
   t.equal(signup.statusCode, 201)
   const alice = signup.json().id
@@ -77,7 +77,7 @@ t.test('every audit event of the HTTP flow appears once, with its fields; the lo
   const first = tokensOf(await post('/login', { username: 'alice', password }))
   once('login', 'login_succeeded', { userId: alice, sessionId: sidOf(first.token) })
 
-  const wrongPassword = 'alice-wrong-passphrase'
+  const wrongPassword = 'wrong long passphrase 2'
   t.equal((await post('/login', { username: 'alice', password: wrongPassword })).statusCode, 401)
   once('wrong password', 'login_failed', { userId: alice, reason: 'wrong_password' })
 
@@ -120,7 +120,7 @@ t.test('every audit event of the HTTP flow appears once, with its fields; the lo
   t.equal(ended.statusCode, 204)
   once('DELETE /me/sessions/:id', 'logged_out', { userId: alice, sessionId: sidOf(sessions.c.token), actorSessionId: sidOf(sessions.d.token), reason: 'session-ended' })
 
-  const newPassword = 'alice-second-passphrase'
+  const newPassword = 'second long passphrase 3'
   const put = (payload: object) => app.inject({ method: 'PUT', url: '/me/password', payload, headers: { 'user-agent': UA, ...bearer(sessions.d.token) } })
   t.equal((await put({ currentPassword: wrongPassword, newPassword })).statusCode, 401)
   once('wrong current password', 'login_failed', { userId: alice, sessionId: sidOf(sessions.d.token), reason: 'wrong_current_password', route: '/me/password' })
@@ -176,7 +176,7 @@ t.test('the CLI records its changes on stderr; a role change ends the sessions; 
   const run = async (args: string[], stdin = '', code = 0) => {
     const res = await cli(env, args, stdin)
     t.equal(res.code, code, `${args.join(' ')}: exit ${code}${res.code === code ? '' : ' ' + res.stderr}`)
-    for (const secret of [adminPassword, 'bobs-first-password', 'bobs-second-password']) {
+    for (const secret of [adminPassword, 'his first long secret', 'his second long secret']) {
       t.notOk((res.stdout + res.stderr).includes(secret), 'no password in the output')
     }
     return { ...res, audits: auditsOf(res.stderr) }
@@ -187,20 +187,20 @@ t.test('the CLI records its changes on stderr; a role change ends the sessions; 
     exactly(t, res.audits[0]?.audit, audit, what)
   }
 
-  const added = await run(['users', 'add', 'bob'], 'bobs-first-password\n')
+  const added = await run(['users', 'add', 'bob'], 'his first long secret\n')
   const app = await build(t, env)
   const bob = (await app.accounts.find('bob'))!
   const root = (await app.accounts.find('root'))!
   onlyRecord(added, 'add', { event: 'user_created', userId: bob.id, actor: 'cli' })
 
-  const session = await loginTokens(app, 'bob', 'bobs-first-password')
+  const session = await loginTokens(app, 'bob', 'his first long secret')
   const given = await run(['users', 'roles', 'bob', '--add', 'ops'])
   onlyRecord(given, 'roles --add', { event: 'role_changed', userId: bob.id, role: 'ops', change: 'added', actor: 'cli' })
   t.match(given.stdout, /role "ops" given to "bob"; their sessions ended; roles now: ops/)
   t.equal((await refresh(app, session.refreshToken)).statusCode, 401, 'the role change ended the session: its refresh token is refused at once')
   await sleep(1500)
   t.equal((await greet(app, `Bearer ${session.token}`)).statusCode, 401, 'and its access token after the next sync')
-  const withOps = await loginTokens(app, 'bob', 'bobs-first-password')
+  const withOps = await loginTokens(app, 'bob', 'his first long secret')
   t.same(claimsOf<{ roles: string[] }>(withOps.token).roles, ['ops'], 'a new login carries the role')
   t.equal((await run(['users', 'roles', 'bob'])).stdout, 'ops\n', 'roles lists them')
 
@@ -225,7 +225,7 @@ t.test('the CLI records its changes on stderr; a role change ends the sessions; 
   t.match((await run(['users', 'disable', 'bob'], '', 1)).stderr, /last enabled admin cannot be disabled/)
   await run(['users', 'roles', 'root', '--add', 'admin'])
 
-  onlyRecord(await run(['users', 'set-password', 'bob'], 'bobs-second-password\n'), 'set-password', { event: 'password_changed', userId: bob.id, actor: 'cli' })
+  onlyRecord(await run(['users', 'set-password', 'bob'], 'his second long secret\n'), 'set-password', { event: 'password_changed', userId: bob.id, actor: 'cli' })
   onlyRecord(await run(['users', 'disable', 'bob']), 'disable', { event: 'user_disabled', userId: bob.id, actor: 'cli' })
   onlyRecord(await run(['users', 'enable', 'bob']), 'enable', { event: 'user_enabled', userId: bob.id, actor: 'cli' })
   const rotated = await run(['keys', 'rotate'])
