@@ -5,10 +5,11 @@ import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/login', {
     onRequest: [fastify.requireStarted],
+    config: { rateLimit: fastify.rateLimits.login },
     schema: {
       summary: 'Exchange a username and password for an access token and a refresh token',
       body: LoginBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
+      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const user = await fastify.accounts.authenticate(request.body.username, request.body.password)
