@@ -4,7 +4,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
-import { createServer, type Socket } from 'node:net'
+import { createConnection, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import {
@@ -271,4 +271,48 @@ t.test('a Redis that accepts connections and never answers: no wait beyond a sec
   }
   t.same(statuses, [401, 401, 429])
   t.equal(lines.filter((l) => l.includes('rate limits: Redis is unavailable')).length, 1, 'one warning')
+})
+
+// A TCP proxy to Redis that can stop passing bytes while keeping its connections open: Redis as a client
+// sees it when a network path goes dark (the connection stays "ready"; commands time out).
+async function stallableProxy (t: Test, target: { host: string, port: number }) {
+  const sockets = new Set<Socket>()
+  let stalled = false
+  const server = createServer((client) => {
+    const upstream = createConnection(target.port, target.host)
+    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}) }
+    client.on('data', (d) => { if (!stalled) upstream.write(d) })
+    upstream.on('data', (d) => { if (!stalled) client.write(d) })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return { port: (server.address() as { port: number }).port, stall () { stalled = true } }
+}
+
+t.test('Redis stops answering on a live connection: one request waits out the 1 s command timeout, the next ones do not; still limited', async (t) => {
+  const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
+  const redis = await redisFor(t, prefix)
+  const target = new URL(REDIS_URL)
+  const proxy = await stallableProxy(t, { host: target.hostname, port: Number(target.port || 6379) })
+  const { app, lines } = await buildWithLogs(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: prefix, RATE_LIMIT_LOGIN: '3' }))
+  while (app.redis!.status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal((await loginAs(app)).statusCode, 401)
+  t.equal(await redis.get(`${prefix}rate-limit:POST:/login:127.0.0.1`), '1', 'counted in Redis')
+  proxy.stall()
+  const times: number[] = []
+  const statuses: number[] = []
+  for (let i = 0; i < 4; i++) {
+    const started = performance.now()
+    statuses.push((await loginAs(app)).statusCode)
+    times.push(performance.now() - started)
+  }
+  t.same(statuses, [401, 401, 401, 429], 'counted in this instance\'s memory from the first timeout on: three, then refused')
+  t.ok(times[0] >= 900 && times[0] < 2500, `the first waited for the command timeout (${Math.round(times[0])} ms)`)
+  t.ok(times.slice(1).every((ms) => ms < 500), `the next ones did not wait (${times.slice(1).map(Math.round).join(', ')} ms)`)
+  t.equal(app.redis!.status, 'ready', 'the connection still looked ready throughout')
+  const warnings = lines.filter((l) => l.includes('rate limits: Redis is unavailable'))
+  t.equal(warnings.length, 1, 'one warning')
+  t.match(warnings[0], /Command timed out/)
 })
