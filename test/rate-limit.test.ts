@@ -4,6 +4,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { createConnection, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -165,6 +166,20 @@ t.test('TRUST_PROXY', async (t) => {
     t.equal((await post('203.0.113.1')).status, 429)
     t.equal((await post('203.0.113.2')).status, 401, 'fastify start -o applied TRUST_PROXY from the environment')
   })
+
+  t.test('from a .env file, as every other setting', async (t) => {
+    const dir = t.testdir()
+    await writeFile(join(dir, '.env'), `DATABASE_URL=sqlite:${join(dir, 'auth.db')}\nADMIN_PASSWORD_FILE=${join(dir, 'admin.txt')}\nTRUST_PROXY=127.0.0.1\nRATE_LIMIT_LOGIN=1\n`)
+    const port = await freePort()
+    const service = startService({}, port, dir)
+    t.teardown(() => { service.child.kill('SIGKILL') })
+    const base = `http://127.0.0.1:${port}`
+    await answering(`${base}/health/ready`, service)
+    const post = (address: string) => fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...XFF(address) }, body: JSON.stringify({ username: 'nobody', password: 'wrong password' }) })
+    t.equal((await post('203.0.113.1')).status, 401)
+    t.equal((await post('203.0.113.1')).status, 429)
+    t.equal((await post('203.0.113.2')).status, 401, 'applied')
+  })
 })
 
 t.test('the in-memory counters stay within RATE_LIMIT_MAX_KEYS; an address dropped from them starts afresh', async (t) => {
@@ -197,7 +212,7 @@ t.test('with Redis, instances share the counters; every key expires', async (t) 
   const redis = await redisFor(t, prefix)
   const env: Env = testEnv(t, { REDIS_URL, REDIS_PREFIX: prefix, RATE_LIMIT_LOGIN: '4', RATE_LIMIT_REFRESH: '4', RATE_LIMIT_WINDOW: '60' })
   const bases: string[] = []
-  for (const _ of [1, 2]) {
+  for (let i = 0; i < 2; i++) {
     const port = await freePort()
     const service = startService(env, port)
     t.teardown(async () => { service.child.kill('SIGTERM'); await service.exited })
