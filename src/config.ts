@@ -63,7 +63,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REFRESH: Type.Integer({ default: 600, minimum: 1, maximum: 1000000, description: 'refreshes a window from one address' }),
   RATE_LIMIT_SIGNUP: Type.Integer({ default: 10, minimum: 1, maximum: 1000000, description: 'sign-ups a window from one address' }),
   RATE_LIMIT_PASSWORD_CHANGE: Type.Integer({ default: 10, minimum: 1, maximum: 1000000, description: 'password changes a window from one address' }),
-  RATE_LIMIT_MAX_KEYS: Type.Integer({ default: 100000, minimum: 1, maximum: 10000000, description: 'counters kept in memory (least recently used dropped first)' }),
+  RATE_LIMIT_MAX_KEYS: Type.Integer({ default: 50000, minimum: 1, maximum: 1000000, description: 'counters kept in memory (least recently used dropped first)' }),
   // Which peers may tell us the client's address in X-Forwarded-For (Fastify's trustProxy): false, true, or
   // a comma-separated list of proxy addresses and CIDRs. Read at import by src/app.ts (server options).
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
