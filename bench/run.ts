@@ -255,7 +255,7 @@ async function main () {
     `load generator: ${tool}, ${GREETING_CONNECTIONS} connections for GET /, ${LOGIN_CONNECTIONS} for POST /login`,
     `pinning: ${pinning ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)` : 'none (fewer than 2 CPUs or no taskset)'}`,
     `service settings: as npm start (log level ${DEFAULT_LOG_LEVEL}${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `, ${k}=${v}`).join('')}; node ${SERVICE_NODE_FLAGS.join(' ')}), and one instance at FASTIFY_LOG_LEVEL=warn for the row that says so; every server's output drained through a pipe`,
-    `protections switched off: ${PROTECTIONS_OFF.length ? PROTECTIONS_OFF.join(', ') : 'none (the service has no rate limits yet)'}`,
+    `protections switched off: ${PROTECTIONS_OFF.length ? PROTECTIONS_OFF.join('; ') : 'none'}`,
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`
   ]
   process.stdout.write(`\n${setup.join('\n')}\n\n${table}\n\n` +

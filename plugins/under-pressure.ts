@@ -22,4 +22,6 @@ export default fp(async function pressure (fastify) {
       return errorBody(503, 'The service is overloaded; retry shortly') as unknown as void
     }
   })
-}, { name: 'under-pressure', dependencies: ['env'] })
+  // After security-headers and cors: their onRequest hooks run first, so a 503 from here carries the
+  // security headers, and a listed origin can read it (and its Retry-After).
+}, { name: 'under-pressure', dependencies: ['env', 'security-headers', 'cors'] })

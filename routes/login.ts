@@ -8,6 +8,7 @@ import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/login', {
     onRequest: [fastify.requireStarted],
+    config: { rateLimit: fastify.rateLimits.login },
     schema: {
       summary: 'Exchange a username and password for an access token and a refresh token',
       body: LoginBody,

@@ -34,10 +34,11 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.put('/me/password', {
     onRequest: [fastify.authenticate],
+    config: { rateLimit: fastify.rateLimits.passwordChange },
     schema: {
       summary: 'Change the password; every other session of the user ends',
       body: PasswordChangeBody,
-      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
+      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)

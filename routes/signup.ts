@@ -6,10 +6,11 @@ const signup: FastifyPluginAsyncTypebox = async function (fastify) {
   if (!fastify.config.SIGNUP_ENABLED) return
   fastify.post('/signup', {
     onRequest: [fastify.requireStarted],
+    config: { rateLimit: fastify.rateLimits.signup },
     schema: {
       summary: 'Create an account',
       body: SignupBody,
-      response: { 201: SignupResponse, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 503: ErrorResponse }
+      response: { 201: SignupResponse, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const user = await fastify.accounts.create(request.body.username, request.body.password)

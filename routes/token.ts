@@ -5,10 +5,11 @@ import { ErrorResponse, RefreshBody, TokenResponse } from '../src/schemas.js'
 const token: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/token/refresh', {
     onRequest: [fastify.requireStarted],
+    config: { rateLimit: fastify.rateLimits.refresh },
     schema: {
       summary: 'Exchange a refresh token for a new access token and a new refresh token (the old one is spent)',
       body: RefreshBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse }
+      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const outcome = await fastify.sessions.refresh(request.body.refreshToken)

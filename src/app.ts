@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
 import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
+import type { TrustProxy } from './config.js'
 import { draining } from './draining.js'
+import { loadServerSettings } from './load-config.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
 // sit beside src/.
@@ -104,6 +106,8 @@ const CREDENTIAL_SERIALIZERS: Record<string, (value: unknown) => unknown> = {
 }
 
 const OPTIONS_APPLIED = new WeakSet<object>()
+// The trustProxy each server was made with, checked against TRUST_PROXY once the configuration is loaded.
+const TRUST_PROXY_APPLIED = new WeakMap<object, unknown>()
 const BODY_LIMIT = 16 * 1024
 
 function ownOptionsApplied (applied: FastifyServerOptions): boolean {
@@ -119,9 +123,17 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
 // 503 on closing has no Retry-After.
 const DRAINING_BODY = JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'The service is shutting down; retry shortly' })
 
+// TRUST_PROXY (README, "Client addresses behind a proxy") is a server option: which peers may tell us the
+// client's address in X-Forwarded-For, and so whose address request.ip (the rate limits' key) is. Read from
+// the environment now, when fastify-cli imports this module (after loading .env); a bad value stops the
+// start here with the variable's name. Left out when false, so that server options given by the caller
+// (the tests' helper, from its own env) are not overridden by this process's environment.
+const { trustProxy } = loadServerSettings()
+
 // Server options, used by `fastify start -o` and by the tests through fastify-cli's helper alike. The app
 // refuses to start without them (see below).
 export const options: FastifyServerOptions = {
+  ...(trustProxy !== false && { trustProxy }),
   serverFactory: (handler, applied) => {
     const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
       if (!draining.has(server)) return handler(req, res)
@@ -131,6 +143,7 @@ export const options: FastifyServerOptions = {
     // Fastify hands the factory the options it was given, as it will use them: the app starts only if
     // these are the options below, whole (see app()), not a hand-made subset of them.
     if (ownOptionsApplied(applied as FastifyServerOptions)) OPTIONS_APPLIED.add(server)
+    TRUST_PROXY_APPLIED.set(server, (applied as FastifyServerOptions).trustProxy ?? false)
     return server
   },
   logger: {
@@ -159,6 +172,17 @@ export default async function app (fastify: FastifyInstance, opts: EnvPluginOpti
   if (!OPTIONS_APPLIED.has(fastify.server)) {
     throw new Error('the server options were not applied: start the service with `fastify start -o dist/src/app.js`, as `npm start` does')
   }
+  // The environment as the env plugin will read it (opts.env laid over process.env), before anything starts.
+  checkTrustProxy(TRUST_PROXY_APPLIED.get(fastify.server), loadServerSettings({ ...process.env, ...opts.env }).trustProxy)
   await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure } })
   await fastify.register(AutoLoad, { dir: join(root, 'routes') })
+}
+
+// The server must trust exactly the proxies TRUST_PROXY names: fastify-cli's own --trust-proxy-* options
+// (or FASTIFY_TRUST_PROXY_* variables), or server options given by an embedding program, could otherwise
+// make request.ip, and with it every rate limit, something other than what the configuration says.
+function checkTrustProxy (applied: unknown, configured: TrustProxy) {
+  if (applied === configured) return
+  throw new Error(`env/TRUST_PROXY is ${JSON.stringify(String(configured))} but the server was made with trustProxy ${JSON.stringify(applied)}: ` +
+    'set TRUST_PROXY alone (not fastify-cli\'s --trust-proxy-* options), and start with `fastify start -o dist/src/app.js`')
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { isIP } from 'node:net'
 
 // The one description of the service's configuration: @fastify/env validates process.env against it,
 // the CLI does the same through env-schema, and `Static` makes it the type of `fastify.config`.
@@ -67,7 +68,20 @@ export const ConfigSchema = Type.Object({
   LOGIN_THROTTLE_MAX_WAIT: Type.Integer({ default: 900, minimum: 1, maximum: 86400, description: 'seconds the wait grows to at most' }),
   LOGIN_THROTTLE_WINDOW: Type.Integer({ default: 900, minimum: 1, maximum: 86400, description: 'seconds after its last attempt that an address\'s count on an account is forgotten (plus the longest wait)' }),
   LOGIN_THROTTLE_MAX_KEYS: Type.Integer({ default: 100000, minimum: 100, maximum: 10000000, description: 'counters kept (in memory, or in Redis), the least recently used forgotten first' }),
-  HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' })
+  HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' }),
+  // Per-client-address rate limits (plugins/rate-limit.ts): requests a window, per address and route.
+  // README "Rate limits" gives the reasoning behind each default.
+  RATE_LIMIT_WINDOW: Type.Integer({ default: 60, minimum: 1, maximum: 86400, description: 'seconds of one rate-limit window' }),
+  RATE_LIMIT_LOGIN: Type.Integer({ default: 100, minimum: 1, maximum: 1000000, description: 'login attempts a window from one address (POST /login and every /login/* route, each)' }),
+  RATE_LIMIT_REFRESH: Type.Integer({ default: 600, minimum: 1, maximum: 1000000, description: 'refreshes a window from one address' }),
+  RATE_LIMIT_SIGNUP: Type.Integer({ default: 10, minimum: 1, maximum: 1000000, description: 'sign-ups a window from one address' }),
+  RATE_LIMIT_PASSWORD_CHANGE: Type.Integer({ default: 10, minimum: 1, maximum: 1000000, description: 'password changes a window from one address' }),
+  RATE_LIMIT_MAX_KEYS: Type.Integer({ default: 50000, minimum: 1, maximum: 1000000, description: 'counters kept in memory (least recently used dropped first)' }),
+  // Which peers may tell us the client's address in X-Forwarded-For (Fastify's trustProxy): false, true, or
+  // a comma-separated list of proxy addresses and CIDRs. Read at import by src/app.ts (server options).
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
+  // Browser origins allowed to call the API (CORS), comma-separated, exact; unset: no CORS at all.
+  CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma-separated origins (https://app.example.com)' }))
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -76,5 +90,64 @@ export type Config = Static<typeof ConfigSchema>
 export function configProblem (c: Config): string | undefined {
   if (c.JWT_ALGORITHM === 'HS256' && c.JWT_SECRET === undefined) return 'env/JWT_SECRET is required when JWT_ALGORITHM is HS256'
   if (c.JWT_ALGORITHM !== 'HS256' && c.JWT_SECRET !== undefined) return `env/JWT_ALGORITHM must be HS256 when JWT_SECRET is set (it is ${c.JWT_ALGORITHM})`
+  return trustProxyProblem(c.TRUST_PROXY) ?? corsOriginsProblem(c.CORS_ORIGINS)
+}
+
+// TRUST_PROXY as Fastify's `trustProxy` option: false, true, or the list as one comma-separated string.
+export type TrustProxy = boolean | string
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']) // proxy-addr's names for those ranges
+
+function proxyEntryProblem (entry: string): string | undefined {
+  if (PROXY_NAMES.has(entry)) return undefined
+  const [address, prefix, extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return `"${entry}" is not an IP address or CIDR`
+  if (prefix === undefined) return undefined
+  const bits = family === 4 ? 32 : 128
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits) return `"${entry}" has a prefix length that is not 0 to ${bits}`
   return undefined
+}
+
+export function trustProxyProblem (value: string): string | undefined {
+  const v = value.trim().toLowerCase()
+  if (v === 'true' || v === 'false') return undefined
+  const expected = 'must be false, true, or a comma-separated list of proxy addresses or CIDRs (10.0.0.0/8)'
+  // Fastify no longer honours a hop count (it cannot tell a proxy from a client that connects directly and
+  // sends its own X-Forwarded-For): it would be accepted and silently trust nobody.
+  if (/^\d+$/.test(v)) return `env/TRUST_PROXY ${expected}; a hop count is not accepted: list the proxies' addresses`
+  const entries = value.split(',').map((e) => e.trim())
+  for (const entry of entries) {
+    const problem = entry === '' ? 'an empty entry' : proxyEntryProblem(entry)
+    if (problem) return `env/TRUST_PROXY ${expected}: ${problem}`
+  }
+  return undefined
+}
+
+// The value of a TRUST_PROXY that trustProxyProblem accepted.
+export function trustProxySetting (value: string): TrustProxy {
+  const v = value.trim().toLowerCase()
+  if (v === 'true' || v === 'false') return v === 'true'
+  return value.split(',').map((e) => e.trim()).join(',')
+}
+
+// Exact origins as browsers send them in the Origin header: scheme://host[:port], lower case, no path.
+export function corsOriginsProblem (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    let origin: string | undefined
+    try {
+      const url = new URL(entry)
+      if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin
+    } catch {}
+    if (origin !== entry) {
+      return `env/CORS_ORIGINS must be a comma-separated list of origins (https://app.example.com[:port], no path): "${entry}" is not one` +
+        (origin ? ` (did you mean ${origin}?)` : '')
+    }
+  }
+  return undefined
+}
+
+export function corsOrigins (value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map((e) => e.trim())
 }

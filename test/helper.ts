@@ -9,6 +9,7 @@ import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import type { SigningKey } from '../src/keys.js'
 import { createHmac, sign as cryptoSign } from 'node:crypto'
+import { loadServerSettings } from '../src/load-config.js'
 import { createAccessTokenSigner, lowS } from '../src/tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
@@ -35,14 +36,37 @@ export function postgresDatabase (t: Test): string {
   return `${POSTGRES_SERVER}/${name}`
 }
 
+// Every request a test sends comes from 127.0.0.1: one client address, which the per-address rate limits
+// would soon refuse. Tests raise them out of the way (test/rate-limit.test.ts sets its own).
+export const RAISED_RATE_LIMITS: Env = {
+  RATE_LIMIT_LOGIN: '1000000',
+  RATE_LIMIT_REFRESH: '1000000',
+  RATE_LIMIT_SIGNUP: '1000000',
+  RATE_LIMIT_PASSWORD_CHANGE: '1000000'
+}
+
 // A configuration of its own for one test: a fresh SQLite file in the test's directory, or a fresh
-// PostgreSQL database.
+// PostgreSQL database; rate limits raised.
 export function testEnv (t: Test, overrides: Env = {}): Env {
   const dir = t.testdir()
   return {
     DATABASE_URL: testDatabase === 'postgres' ? postgresDatabase(t) : `sqlite:${join(dir, 'auth.db')}`,
     ADMIN_PASSWORD_FILE: join(dir, 'admin-password.txt'),
+    ...RAISED_RATE_LIMITS,
     ...overrides
+  }
+}
+
+// TRUST_PROXY is a server option (src/app.ts reads it from the process's environment when imported): a
+// test's env gives it to the server it builds, as the process environment would. A bad value is left to
+// the app to refuse, with its message.
+function serverOptionsOf (env: Env): object {
+  if (env.TRUST_PROXY === undefined) return {}
+  try {
+    const { trustProxy } = loadServerSettings({ TRUST_PROXY: env.TRUST_PROXY })
+    return trustProxy === false ? {} : { trustProxy }
+  } catch {
+    return {}
   }
 }
 
@@ -61,7 +85,8 @@ export interface BuildOptions {
 // Start-up (store, keys, first admin, change feed) runs after the app is ready to listen; by default this
 // waits for it, and rejects with its error if it fails for good (the process would exit with code 1).
 export async function build (t: Test, env: Env = testEnv(t), options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock, onStartupFailure: () => {} }, options.server ?? {}) as unknown as FastifyInstance
+  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock, onStartupFailure: () => {} },
+    { ...serverOptionsOf(env), ...options.server }) as unknown as FastifyInstance
   t.teardown(() => app.close())
   if (options.ready !== false) {
     try {
