@@ -16,7 +16,7 @@ export default fp(async function loginThrottle (fastify) {
   const report = throttled((level, message) => fastify.log[level](message))
   const store = fastify.redis
     ? new RedisThrottleStore(fastify.redis, c.REDIS_PREFIX, memory,
-      (err) => report('warn', `login throttle: Redis unavailable (${err.message}); counting on this instance alone until it is back`))
+      (reason) => report('warn', `login throttle: Redis unavailable (${reason}); counting on this instance alone until it is back`))
     : memory
   fastify.decorate('loginThrottle', new LoginThrottle(store, {
     freeFailures: c.LOGIN_THROTTLE_FREE_FAILURES,

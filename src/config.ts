@@ -93,8 +93,9 @@ export function configProblem (c: Config): string | undefined {
   return trustProxyProblem(c.TRUST_PROXY) ?? corsOriginsProblem(c.CORS_ORIGINS)
 }
 
-// TRUST_PROXY as Fastify's `trustProxy` option: false, true, or the list as one comma-separated string.
-export type TrustProxy = boolean | string
+// TRUST_PROXY as Fastify's `trustProxy` option: false, true, the list as one comma-separated string, or
+// for a hop count a function trusting that many nearest hops.
+export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean)
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']) // proxy-addr's names for those ranges
 
@@ -112,10 +113,8 @@ function proxyEntryProblem (entry: string): string | undefined {
 export function trustProxyProblem (value: string): string | undefined {
   const v = value.trim().toLowerCase()
   if (v === 'true' || v === 'false') return undefined
-  const expected = 'must be false, true, or a comma-separated list of proxy addresses or CIDRs (10.0.0.0/8)'
-  // Fastify no longer honours a hop count (it cannot tell a proxy from a client that connects directly and
-  // sends its own X-Forwarded-For): it would be accepted and silently trust nobody.
-  if (/^\d+$/.test(v)) return `env/TRUST_PROXY ${expected}; a hop count is not accepted: list the proxies' addresses`
+  const expected = 'must be false, true, a hop count (1 to 10), or a comma-separated list of proxy addresses or CIDRs (10.0.0.0/8)'
+  if (/^\d+$/.test(v)) return Number(v) >= 1 && Number(v) <= 10 ? undefined : `env/TRUST_PROXY ${expected}: ${v} hops`
   const entries = value.split(',').map((e) => e.trim())
   for (const entry of entries) {
     const problem = entry === '' ? 'an empty entry' : proxyEntryProblem(entry)
@@ -124,10 +123,23 @@ export function trustProxyProblem (value: string): string | undefined {
   return undefined
 }
 
+// A hop count: the `hops` nearest peers are trusted to report the address before them, whoever they are.
+// Fastify 5 turns a numeric trustProxy into "trust nobody" (it cannot tell a proxy from a client that
+// connects directly and sends its own X-Forwarded-For), so the count is given as this function; the
+// deployment must then make the service reachable only through its proxies (README). One function a
+// count, so that the server's option and the configuration compare equal.
+const HOP_TRUST = new Map<number, (address: string, hop: number) => boolean>()
+function trustHops (hops: number) {
+  let trust = HOP_TRUST.get(hops)
+  if (!trust) HOP_TRUST.set(hops, trust = (_address: string, hop: number) => hop < hops)
+  return trust
+}
+
 // The value of a TRUST_PROXY that trustProxyProblem accepted.
 export function trustProxySetting (value: string): TrustProxy {
   const v = value.trim().toLowerCase()
   if (v === 'true' || v === 'false') return v === 'true'
+  if (/^\d+$/.test(v)) return trustHops(Number(v))
   return value.split(',').map((e) => e.trim()).join(',')
 }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { RedisOrMemory } from './redis-or-memory.js'
 
 // Fixed-window request counters, as the rate limits count (plugins/rate-limit.ts): the first request of a
 // key starts a window of `windowMs`; every request in it adds one; the count starts again after it.
@@ -58,42 +59,26 @@ const COMMAND = 'authServiceRateLimitIncr'
 
 type WithCommand = Redis & { [COMMAND]: (key: string, windowMs: number) => Promise<[number, number]> }
 
-// After a failed command, Redis is not asked again for this long: a Redis that has stopped answering
-// (commands time out after the connection's 1 s) costs one request a second that wait, not every one.
-const PAUSE_AFTER_FAILURE_MS = 1000
-
 // Counters in Redis under `prefix`, shared by every instance using that Redis and prefix. While Redis cannot
 // answer (not connected, a command failed or timed out), each instance counts in its own memory instead,
 // `fallback`, and `onUnavailable` is told (every time: the caller throttles its report); back in Redis as
 // soon as it answers again. Never throws, never waits longer than one command timeout.
 export class RedisCounters implements Counters {
-  readonly #redis: WithCommand
+  readonly #redis: RedisOrMemory
   readonly #prefix: string
   readonly #fallback: MemoryCounters
-  readonly #onUnavailable: (reason: string) => void
-  #pausedUntil = 0
 
   constructor (redis: Redis, prefix: string, fallback: MemoryCounters, onUnavailable: (reason: string) => void) {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: INCR_SCRIPT })
-    this.#redis = redis as WithCommand
+    this.#redis = new RedisOrMemory(redis, onUnavailable)
     this.#prefix = prefix
     this.#fallback = fallback
-    this.#onUnavailable = onUnavailable
   }
 
-  async incr (key: string, windowMs: number): Promise<Count> {
-    const now = performance.now()
-    if (this.#redis.status !== 'ready') {
-      this.#onUnavailable(`the connection is ${this.#redis.status}`)
-    } else if (now >= this.#pausedUntil) {
-      try {
-        const [current, ttl] = await this.#redis[COMMAND](this.#prefix + key, windowMs)
-        return { current, ttl }
-      } catch (err) {
-        this.#pausedUntil = performance.now() + PAUSE_AFTER_FAILURE_MS
-        this.#onUnavailable((err as Error).message)
-      }
-    }
-    return this.#fallback.count(key, windowMs)
+  incr (key: string, windowMs: number): Promise<Count> {
+    return this.#redis.run(async (redis) => {
+      const [current, ttl] = await (redis as WithCommand)[COMMAND](this.#prefix + key, windowMs)
+      return { current, ttl }
+    }, () => this.#fallback.count(key, windowMs))
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { RedisOrMemory } from './redis-or-memory.js'
 
 // Brute-force protection per account (README, "Abuse resistance"), after Keycloak's brute-force
 // detection, made so that it cannot be turned into a lockout:
@@ -119,45 +120,38 @@ end
 return {1, pf}
 `
 
-// Counters in Redis, shared by every instance. While Redis cannot be reached the throttle goes on with
-// this instance's own counters (`fallback`), reported through `onError`: per-instance counting is weaker,
-// never absent, and a login never fails because Redis is down.
+// Counters in Redis, shared by every instance. While Redis cannot answer the throttle goes on with this
+// instance's own counters (`fallback`; src/redis-or-memory.ts): per-instance counting is weaker, never
+// absent, and a login never fails or waits long because Redis is down.
 export class RedisThrottleStore implements ThrottleStore {
-  readonly #redis: Redis
+  readonly #redis: RedisOrMemory
   readonly #prefix: string
   readonly #fallback: ThrottleStore
-  readonly #onError: (err: Error) => void
 
-  constructor (redis: Redis, prefix: string, fallback: ThrottleStore, onError: (err: Error) => void) {
-    this.#redis = redis
+  constructor (redis: Redis, prefix: string, fallback: ThrottleStore, onUnavailable: (reason: string) => void) {
+    this.#redis = new RedisOrMemory(redis, onUnavailable)
     this.#prefix = `${prefix}login-throttle:`
     this.#fallback = fallback
-    this.#onError = onError
   }
 
-  async attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
-    try {
-      const [allowed, value] = await this.#redis.eval(ATTEMPT, 3, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index',
+  attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
+    return this.#redis.run(async (redis) => {
+      const [allowed, value] = await redis.eval(ATTEMPT, 3, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index',
         now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys) as [number, number]
       return allowed === 1 ? { allowed: true, suspect: value > 0 } : { allowed: false, retryAfterMs: value }
-    } catch (err) {
-      this.#onError(err as Error)
-      return this.#fallback.attempt(keys, now, s)
-    }
+    }, () => this.#fallback.attempt(keys, now, s))
   }
 
   async forget (keys: ThrottleKeys): Promise<void> {
     await this.#fallback.forget(keys)
-    try {
-      await this.#redis.multi().del(this.#key(keys.pair), this.#key(keys.account))
+    await this.#redis.run(async (redis) => {
+      await redis.multi().del(this.#key(keys.pair), this.#key(keys.account))
         .zrem(this.#prefix + 'index', this.#key(keys.pair), this.#key(keys.account)).exec()
-    } catch (err) {
-      this.#onError(err as Error)
-    }
+    }, () => {})
   }
 
   async size (): Promise<number> {
-    return this.#redis.zcard(this.#prefix + 'index')
+    return this.#redis.redis.zcard(this.#prefix + 'index')
   }
 
   #key (key: string): string {

@@ -88,7 +88,8 @@ t.test('Redis down: the throttle counts on the instance alone, and logins are no
 
 t.test('the real admin gets in while others hammer its account from many addresses', async (t) => {
   // The bound (README): an address that has not failed on the account is never made to wait by the
-  // throttle, and its login is hashed before every queued attempt from an address that has failed on it.
+  // throttle, and its login is hashed before every queued attempt from an address that has failed on it
+  // (30 addresses, each with attempts queued).
   const app = await build(t, testEnv(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: PASSWORD, HASH_CONCURRENCY: '1', LOGIN_THROTTLE_BASE_WAIT: '0.001' }))
   const attackers = Array.from({ length: 30 }, (_, i) => `192.0.2.${i + 1}`)
   // Every attacking address has failed on the account already: the account is under attack (30 ≥ 20).
@@ -108,7 +109,9 @@ t.test('the real admin gets in while others hammer its account from many address
     const res = await loginFrom(app, '203.0.113.200', 'root', PASSWORD, 'the real admin')
     const hashed = app.passwordHasher.verifications - before
     t.equal(res.statusCode, 200, `login ${i + 1} of the real admin succeeds`)
-    t.ok(hashed <= 2, `hashed right after the one in progress (${hashed} verifications from its arrival to its answer)`)
+    // At most: the hash running when it arrived, one that may start while its name is looked up (before it
+    // reaches the queue), and its own.
+    t.ok(hashed <= 3, `hashed right after the one in progress (${hashed} verifications from its arrival to its answer)`)
   }
   const typo = await loginFrom(app, '203.0.113.200', 'root', 'a typo of the real admin')
   t.equal(typo.statusCode, 401, 'a typo of the real admin is an ordinary failure')
@@ -159,9 +162,10 @@ t.test('100,000 failed logins for distinct made-up names leave the counters boun
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = new Redis(REDIS_URL)
   t.teardown(async () => { await dropPrefix(prefix); redis.disconnect() })
+  while (redis.status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 10))
   const stores: Array<[string, ThrottleStore]> = [
     ['memory', new MemoryThrottleStore()],
-    ['redis', new RedisThrottleStore(redis, prefix, new MemoryThrottleStore(), (err) => { throw err })]
+    ['redis', new RedisThrottleStore(redis, prefix, new MemoryThrottleStore(), (reason) => { throw new Error(reason) })]
   ]
   for (const [name, store] of stores) {
     const throttle = new LoginThrottle(store, SETTINGS, Date.now)
