@@ -30,4 +30,4 @@ export default fp(async function audit (fastify) {
   fastify.readiness.step('audit', async () => {
     audit.setNameKey(await fastify.store.secrets.getOrCreate(AUDIT_NAME_KEY_SECRET, newAuditNameKey, new Date(fastify.clock()).toISOString()))
   })
-}, { name: 'audit', dependencies: ['env', 'readiness', 'store'] })
+}, { name: 'audit', dependencies: ['env', 'readiness', 'store', 'keys'] })

@@ -14,9 +14,11 @@ export default fp(async function keys (fastify) {
       if (purged.length > 0) fastify.log.info({ kids: purged }, 'deleted retired signing keys')
       if (KEY_ROTATION_INTERVAL > 0) {
         const key = await fastify.keys.rotateIfDue(KEY_ROTATION_INTERVAL)
+        // fastify.audit is decorated by the audit plugin, registered after this one (its start-up step reads
+        // a sealed secret: the signing keys' step must come first, to say which KEY_ENCRYPTION_KEY problem).
         if (key) fastify.audit.record('key_rotated', { kid: key.kid, activatesAt: new Date(key.activatesAt).toISOString(), actor: 'service', reason: 'scheduled' })
       }
     }, (err) => fastify.log.error({ err }, 'signing key upkeep failed'))
   })
   fastify.addHook('onClose', async () => { stop?.() })
-}, { name: 'keys', dependencies: ['env', 'readiness', 'store', 'audit'] })
+}, { name: 'keys', dependencies: ['env', 'readiness', 'store'] })

@@ -109,10 +109,11 @@ t.test('REDIS_URL with a password, and with TLS (rediss://): instances on either
   t.teardown(() => { child.kill('SIGKILL') })
   const bUrl = `http://127.0.0.1:${port}`
   await until('B answering', async () => (await fetch(bUrl + '/')).status === 401, 20_000)
-  // Both Redis clients of each instance are connected: A's two, B's two (over TLS), the test's none.
-  await until('four clients on the test\'s Redis', async () => {
+  // Every Redis client of each instance is connected (two for hints, one for counters): A's three, B's
+  // three (over TLS), the test's none.
+  await until('six clients on the test\'s Redis', async () => {
     const list = execFileSync('redis-cli', ['-p', String(redis.port), '-a', redis.password, '--no-auth-warning', 'client', 'list'], { encoding: 'utf8' })
-    return (list.match(/name=auth-service/g) ?? []).length === 4
+    return (list.match(/name=auth-service/g) ?? []).length === 6
   })
 
   for (const [via, other, name] of [[aUrl, bUrl, 'A (password) → B (TLS)'], [bUrl, aUrl, 'B (TLS) → A (password)']] as const) {

@@ -1,13 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import {
-  addUser, bearer, build, claimsOf, cli, greet, login, loginTokens, PASSWORD, refresh, testEnv, type Env, type Tokens
-} from './helper.js'
-
-// These races send dozens of logins for one account from one address at once, which the login throttle
-// would refuse after LOGIN_THROTTLE_FREE_FAILURES (its own tests are in login-throttle.test.ts).
-const RACING = { LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }
+import { addUser, bearer, build, claimsOf, cli, greet, login, loginTokens, PASSWORD, refresh, testEnv, type Env, type Tokens, LOGIN_BURSTS } from './helper.js'
 
 // A credential change (the user's own password change, an operator's reset, a disable) racing requests
 // made with the old state: 40 of them, one every 25 ms, the change sent after the 10th. Once the change
@@ -21,7 +15,7 @@ type Racer = 'login' | 'refresh'
 async function setup (t: Parameters<typeof build>[0]) {
   const adminPassword = randomBytes(12).toString('base64url')
   // The CLI (a process of its own) reaches the server's revocation list through the store, every second.
-  const env: Env = testEnv(t, { ...RACING, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword, REVOCATION_SYNC_INTERVAL: '1' })
+  const env: Env = testEnv(t, { ...LOGIN_BURSTS, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword, REVOCATION_SYNC_INTERVAL: '1' })
   const app = await build(t, env)
   const alice = await addUser(app, 'alice', PASSWORD)
   const root = await loginTokens(app, 'root', adminPassword)
@@ -97,7 +91,7 @@ for (const kind of ['password change', 'operator reset', 'operator reset by the 
 }
 
 t.test('a rehash on login never overwrites a password changed meanwhile', async (t) => {
-  const app = await build(t, testEnv(t, RACING))
+  const app = await build(t, testEnv(t, LOGIN_BURSTS))
   const alice = await addUser(app, 'alice', PASSWORD)
   // A hash from before normalisation: the next login rehashes it, unless the credentials changed first.
   await app.db.updateTable('users').set({ password_normalized: 0 }).where('id', '=', alice.id).execute()
@@ -113,7 +107,7 @@ t.test('a rehash on login never overwrites a password changed meanwhile', async 
 
 t.test('the last enabled admin cannot be disabled, through the API or the CLI', async (t) => {
   const adminPassword = randomBytes(12).toString('base64url')
-  const env = testEnv(t, { ...RACING, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword })
+  const env = testEnv(t, { ...LOGIN_BURSTS, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword })
   const app = await build(t, env)
   const root = await app.accounts.find('root')
   const { token } = await loginTokens(app, 'root', adminPassword)
@@ -149,7 +143,7 @@ async function slowChange (app: FastifyInstance, token: string, newPassword: str
 }
 
 t.test('a password change whose session is ended while it is in flight is refused, not committed', async (t) => {
-  const app = await build(t, testEnv(t, { ...RACING, HASH_CONCURRENCY: '1' }))
+  const app = await build(t, testEnv(t, { ...LOGIN_BURSTS, HASH_CONCURRENCY: '1' }))
   await addUser(app, 'alice', PASSWORD)
   const victim = await loginTokens(app, 'alice', PASSWORD)
   const thief = await loginTokens(app, 'alice', PASSWORD)
@@ -171,7 +165,7 @@ t.test('a password change whose session is ended while it is in flight is refuse
 })
 
 t.test('two password changes in flight at once: one wins, the other is refused', async (t) => {
-  const app = await build(t, testEnv(t, { ...RACING, HASH_CONCURRENCY: '1' }))
+  const app = await build(t, testEnv(t, { ...LOGIN_BURSTS, HASH_CONCURRENCY: '1' }))
   await addUser(app, 'alice', PASSWORD)
   const a = await loginTokens(app, 'alice', PASSWORD)
   const b = await loginTokens(app, 'alice', PASSWORD)
@@ -189,7 +183,7 @@ t.test('two password changes in flight at once: one wins, the other is refused',
 
 t.test('a password change in flight when the user is disabled is refused, and enabling revives nothing', async (t) => {
   const adminPassword = randomBytes(12).toString('base64url')
-  const app = await build(t, testEnv(t, { ...RACING, HASH_CONCURRENCY: '1', ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword }))
+  const app = await build(t, testEnv(t, { ...LOGIN_BURSTS, HASH_CONCURRENCY: '1', ADMIN_USERNAME: 'root', ADMIN_PASSWORD: adminPassword }))
   const alice = await addUser(app, 'alice', PASSWORD)
   const root = await loginTokens(app, 'root', adminPassword)
   const thief = await loginTokens(app, 'alice', PASSWORD)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, build, claimsOf, login, PASSWORD, testEnv } from './helper.js'
+import { addUser, build, claimsOf, login, PASSWORD, testEnv, LOGIN_BURSTS } from './helper.js'
 
 t.test('a stored user logs in and gets a bearer token', async (t) => {
   const app = await build(t)
@@ -83,7 +83,7 @@ t.test('bad input gets a 4xx that says what is wrong, never a 500', async (t) =>
 })
 
 t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up', async (t) => {
-  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1', LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }))
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1', ...LOGIN_BURSTS }))
   await addUser(app, 'alice', PASSWORD)
   const results = await Promise.all(Array.from({ length: 6 }, () => login(app, 'alice', PASSWORD)))
   const codes = results.map((r) => r.statusCode)

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env } from './helper.js'
+import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env, LOGIN_BURSTS } from './helper.js'
 
 const POSTGRES = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432')
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -42,7 +42,7 @@ t.test('started with the database unreachable: it listens, live 200, ready 503; 
 t.test('the database cut while running: 503 with Retry-After for what needs it, greetings still 200, no 500, nothing half-written, recovery without restart', async (t) => {
   const direct = postgresDatabase(t)
   const proxy = await tcpProxy(t, { host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) })
-  const app = await build(t, testEnv(t, { DATABASE_URL: throughProxy(direct, proxy.port), ADMIN_PASSWORD, DATABASE_CONNECT_TIMEOUT: '1', HASH_CONCURRENCY: '1' }))
+  const app = await build(t, testEnv(t, { DATABASE_URL: throughProxy(direct, proxy.port), ADMIN_PASSWORD, DATABASE_CONNECT_TIMEOUT: '1', HASH_CONCURRENCY: '1', ...LOGIN_BURSTS }))
   const base = await listening(app)
   await addUser(app, 'alice', PASSWORD)
   const session = (await call(base, 'POST', '/login', loginBody('alice', PASSWORD))).body

@@ -86,8 +86,7 @@ t.test('a wrong KEY_ENCRYPTION_KEY stops the real start-up with a clear line', a
   // line at fatal that says why, and the exit.
   const fatal = wrong.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 60)
   t.equal(fatal.length, 1, 'one fatal line')
-  // The first sealed thing start-up opens is the audit key (a service secret), before the signing keys.
-  t.match(fatal[0]?.msg, /^start-up failed: env\/KEY_ENCRYPTION_KEY does not decrypt the service's secrets in the store \(a different key\?\)$/)
+  t.match(fatal[0]?.msg, /^start-up failed: env\/KEY_ENCRYPTION_KEY does not decrypt the signing keys in the store \(a different key\?\)$/)
 })
 
 t.test('under npm start, FASTIFY_LOG_LEVEL sets the level: info writes one access line a request, warn none', async (t) => {

@@ -2,7 +2,7 @@
 // is reset, and the process exits 0. Started as fastify-cli starts it, and as `npm start` does.
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { answering, freePort, npmStartCommand, startLikeNpm, startService, testEnv, type Env, type Service } from './helper.js'
+import { answering, freePort, npmStartCommand, startLikeNpm, startService, testEnv, type Env, type Service, LOGIN_BURSTS } from './helper.js'
 
 const BURST = 40
 
@@ -35,7 +35,7 @@ async function burstThenSigterm (t: Test, service: Service, base: string, passwo
 }
 
 const envFor = (t: Test, password: string, extra: Env = {}) => testEnv(t, {
-  ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password, HASH_CONCURRENCY: '1', ...extra
+  ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: password, HASH_CONCURRENCY: '1', ...LOGIN_BURSTS, ...extra
 })
 
 t.test('SIGTERM during a burst of 40 logins (fastify-cli with the grace npm start gives it): all answered, exit 0', async (t) => {

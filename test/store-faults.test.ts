@@ -6,7 +6,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { addUser, bearer, buildWithLogs, greet, loginTokens, PASSWORD, testEnv, type Env } from './helper.js'
+import { addUser, bearer, buildWithLogs, greet, loginTokens, PASSWORD, testEnv, type Env, LOGIN_BURSTS } from './helper.js'
 
 // The store failing under a running service: a full disk, another process holding the database's lock.
 // Every route that writes answers 503 with Retry-After (never a 500), routes that need no store keep
@@ -135,7 +135,7 @@ t.test('a WAL made unwritable under the service: 503, then recovery', needsMount
 })
 
 t.test('another process holding the write lock: greetings stay fast, writes wait without blocking, then 503', async (t) => {
-  const env = testEnv(t, { DATABASE_LOCK_TIMEOUT: '2' })
+  const env = testEnv(t, { DATABASE_LOCK_TIMEOUT: '2', ...LOGIN_BURSTS })
   const s = await setup(t, env)
   const holder = new SQLite(env.DATABASE_URL!.slice('sqlite:'.length))
   t.teardown(() => holder.close())
