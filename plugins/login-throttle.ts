@@ -1,10 +1,25 @@
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { clientKey } from '../src/client-address.js'
+import { TooManyAttemptsError } from '../src/errors.js'
 import { throttled } from '../src/hints.js'
-import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore } from '../src/login-throttle.js'
+import type { Flow } from '../src/limiter.js'
+import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleKeys } from '../src/login-throttle.js'
+
+// A password check about to be made for `username` on behalf of `request`: counted by the throttle (or
+// refused, 429, without hashing), and placed in the hashing queue by `flow`; then `succeeded()` or
+// `failed()`. For a login and for the current password of a password change alike.
+export interface PasswordAttempt {
+  usernameHash: string
+  flow: Flow
+  succeeded: () => Promise<void>
+  failed: () => Promise<void>
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
     loginThrottle: LoginThrottle
+    passwordAttempt: (request: FastifyRequest, username: string) => Promise<PasswordAttempt>
   }
 }
 
@@ -18,12 +33,26 @@ export default fp(async function loginThrottle (fastify) {
     ? new RedisThrottleStore(fastify.redis, c.REDIS_PREFIX, memory,
       (reason) => report('warn', `login throttle: Redis unavailable (${reason}); counting on this instance alone until it is back`))
     : memory
-  fastify.decorate('loginThrottle', new LoginThrottle(store, {
+  const throttle = new LoginThrottle(store, {
     freeFailures: c.LOGIN_THROTTLE_FREE_FAILURES,
     accountFailures: c.LOGIN_THROTTLE_ACCOUNT_FAILURES,
     baseWaitMs: c.LOGIN_THROTTLE_BASE_WAIT * 1000,
     maxWaitMs: c.LOGIN_THROTTLE_MAX_WAIT * 1000,
     windowMs: c.LOGIN_THROTTLE_WINDOW * 1000,
     maxKeys: c.LOGIN_THROTTLE_MAX_KEYS
-  }, fastify.clock))
-}, { name: 'login-throttle', dependencies: ['env', 'store', 'redis'] })
+  }, fastify.clock)
+  fastify.decorate('loginThrottle', throttle)
+  // Everything here depends on the typed name, never on whether such a user exists: an unknown name and a
+  // real one are throttled, queued and answered alike.
+  fastify.decorate('passwordAttempt', async function passwordAttempt (request: FastifyRequest, username: string): Promise<PasswordAttempt> {
+    const usernameHash = fastify.audit.nameHash(username)
+    const client = clientKey(request.ip)
+    const keys: ThrottleKeys = LoginThrottle.keys(usernameHash, client)
+    const verdict = await throttle.attempt(keys)
+    if (!verdict.allowed) {
+      fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
+      throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
+    }
+    return { usernameHash, flow: { keys: [`c:${client}`, `a:${usernameHash}`], suspect: verdict.suspect }, succeeded: () => throttle.succeeded(keys), failed: () => throttle.failed(keys) }
+  })
+}, { name: 'login-throttle', dependencies: ['env', 'store', 'redis', 'audit'] })

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { refuseOversized } from '../src/accounts.js'
-import { clientKey } from '../src/client-address.js'
-import { HttpError, TooManyAttemptsError } from '../src/errors.js'
-import { LoginThrottle } from '../src/login-throttle.js'
+import { HttpError } from '../src/errors.js'
 import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -17,22 +15,14 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async function (request, reply) {
     const { username, password } = request.body
     refuseOversized(password) // 400, before it counts as an attempt or costs a hash
-    // Everything below depends on the typed name, never on whether such a user exists: an unknown name and
-    // a real one are throttled, queued and answered alike.
-    const usernameHash = fastify.audit.nameHash(username)
-    const client = clientKey(request.ip)
-    const keys = LoginThrottle.keys(usernameHash, client)
-    const verdict = await fastify.loginThrottle.attempt(keys)
-    if (!verdict.allowed) {
-      fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
-      throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
-    }
-    const flow = { keys: [`c:${client}`, `a:${usernameHash}`] as [string, string], suspect: verdict.suspect }
-    const { user, failure } = await fastify.accounts.checkLogin(username, password, flow)
+    const attempt = await fastify.passwordAttempt(request, username) // 429 while this name waits here
+    const { usernameHash } = attempt
+    const { user, failure } = await fastify.accounts.checkLogin(username, password, attempt.flow)
     // No session either when the user's credentials changed (or the user was disabled) while the password
     // was being checked: the same answer as a wrong password.
     const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
     if (!user || !issued) {
+      await attempt.failed()
       // Never the typed name (people type passwords there): a keyed hash of it, when no such user exists.
       fastify.auditRequest(request, 'login_failed', failure === undefined
         ? { userId: user?.id, reason: 'credentials_changed' }
@@ -42,7 +32,7 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
       // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
       throw new HttpError(401, 'Invalid credentials')
     }
-    await fastify.loginThrottle.succeeded(keys)
+    await attempt.succeeded()
     fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })
     reply.header('cache-control', 'no-store') // RFC 6749 §5.1
     return fastify.tokenResponse(user, issued)

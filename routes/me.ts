@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { PasswordAttempt } from '../plugins/login-throttle.js'
 import { HttpError } from '../src/errors.js'
 import { ErrorResponse, IdParams, Me, PasswordChangeBody, SessionView } from '../src/schemas.js'
 
@@ -41,7 +42,12 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid)
+    // A wrong current password is a failed login for the account: throttled as one (429 while it waits).
+    let attempt: PasswordAttempt | undefined
+    await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid, {
+      beforeVerify: async (username) => (attempt = await fastify.passwordAttempt(request, username)).flow,
+      afterVerify: async (right) => { await (right ? attempt?.succeeded() : attempt?.failed()) }
+    })
     fastify.auditRequest(request, 'password_changed')
     return reply.code(204).send(null)
   })

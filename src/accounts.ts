@@ -99,13 +99,20 @@ export class Accounts {
   // The user's own change: the current password must be right. Every other session ends, logins in flight
   // with the old password included; the session that made the change carries on. A new password the policy
   // refuses is refused before the current one is verified: no hashing for a change that cannot happen.
-  async changePassword (userId: string, currentPassword: string, newPassword: string, currentSessionId: string): Promise<void> {
+  // `beforeVerify` runs once the new password has passed the policy, right before the current one is
+  // checked: a guess at the current password is a login attempt (the throttle may refuse it, and it says
+  // where the check goes in the hashing queue); `afterVerify` is told whether it was right.
+  async changePassword (userId: string, currentPassword: string, newPassword: string, currentSessionId: string,
+    gate?: { beforeVerify: (username: string) => Promise<Flow>, afterVerify: (right: boolean) => Promise<void> }): Promise<void> {
     refuseOversized(currentPassword, 'currentPassword')
     const user = await this.#users.findById(userId)
     if (!user || user.disabled) throw new WrongPasswordError()
     const problem = await this.policy.check(newPassword, user.username)
     if (problem) throw new AccountError(`newPassword: ${problem}`)
-    if (!await this.#verify(user, currentPassword)) throw new WrongPasswordError()
+    const flow = await gate?.beforeVerify(user.username)
+    const right = await this.#verify(user, currentPassword, flow)
+    await gate?.afterVerify(right)
+    if (!right) throw new WrongPasswordError()
     await this.#change(user.id, { passwordHash: await this.#hasher.hash(normalizePassword(newPassword)) }, 'password-changed',
       { sessionId: currentSessionId, checkedVersion: user.credentialsVersion })
   }

@@ -6,11 +6,11 @@ import { RedisOrMemory } from './redis-or-memory.js'
 // - it counts per (account, client address): after `freeFailures` attempts on an account from one address
 //   that did not end in a success, that address waits before its next attempt on that account, the wait
 //   doubling with every further attempt (`baseWaitMs` · 2^(n − free), at most `maxWaitMs`); a success
-//   forgets the address's count. Attempts are counted when they start (a success takes its count back),
+//   forgets the address's count on that account. Attempts are counted when they start (a success takes its count back),
 //   so a burst of concurrent guesses cannot slip past the limit.
-// - it also counts per account, across addresses: once an account has had `accountFailures` such
-//   attempts within `windowMs`, *every* address that has already failed on it waits from its first
-//   failure. That only slows: an address with no failure on the account is never made to wait, whoever
+// - it also counts failures per account, across addresses (when they fail, so that a success changes
+//   nothing anybody else can see): once an account has had `accountFailures` within `windowMs`, *every*
+//   address that has already failed on it waits from its first failure. That only slows: an address with no failure on the account is never made to wait, whoever
 //   hammers the account from elsewhere; so the real user, from an address of its own, always gets in.
 // - accounts are named by a keyed hash of the typed name, the same for users that exist and that do not:
 //   the throttle answers alike for both, and neither memory nor Redis holds what people typed.
@@ -26,13 +26,20 @@ export interface ThrottleSettings {
 }
 
 // Allowed: `suspect` when the address has failed on the account before (it waits behind clean logins in
-// the hashing queue). Refused: retry after that many milliseconds.
+// the hashing queue), or when the address has failed SUSPECT_CLIENT_FAILURES times on any accounts.
+// Refused: retry after that many milliseconds.
 export type ThrottleVerdict = { allowed: true, suspect: boolean } | { allowed: false, retryAfterMs: number }
 
-export interface ThrottleKeys { pair: string, account: string }
+export interface ThrottleKeys { pair: string, account: string, client: string }
+
+// An address with this many failed logins (on any accounts) within the window is `suspect` for every
+// account: its logins wait behind everybody else's in the hashing queue. So a flood of guesses for made-up
+// names from many addresses does not stand in front of a real user's login for long.
+export const SUSPECT_CLIENT_FAILURES = 3
 
 export interface ThrottleStore {
   attempt (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<ThrottleVerdict>
+  failed (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<void>
   forget (keys: ThrottleKeys): Promise<void>
   // Counters held (pairs and accounts).
   size (): Promise<number>
@@ -61,13 +68,19 @@ export class MemoryThrottleStore implements ThrottleStore {
     const wait = decide(pair, account?.failures ?? 0, now, s)
     if (wait > 0) return { allowed: false, retryAfterMs: wait }
     this.#put(keys.pair, { failures: (pair?.failures ?? 0) + 1, last: now, expires: now + s.windowMs + s.maxWaitMs }, s.maxKeys)
-    this.#put(keys.account, { failures: (account?.failures ?? 0) + 1, last: now, expires: now + s.windowMs }, s.maxKeys)
-    return { allowed: true, suspect: (pair?.failures ?? 0) > 0 }
+    const client = this.#live(keys.client, now)
+    return { allowed: true, suspect: (pair?.failures ?? 0) > 0 || (client?.failures ?? 0) >= SUSPECT_CLIENT_FAILURES }
+  }
+
+  async failed (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<void> {
+    for (const key of [keys.account, keys.client]) {
+      const entry = this.#live(key, now)
+      this.#put(key, { failures: (entry?.failures ?? 0) + 1, last: now, expires: now + s.windowMs }, s.maxKeys)
+    }
   }
 
   async forget (keys: ThrottleKeys): Promise<void> {
     this.#entries.delete(keys.pair)
-    this.#entries.delete(keys.account)
   }
 
   async size (): Promise<number> {
@@ -90,14 +103,17 @@ export class MemoryThrottleStore implements ThrottleStore {
   }
 }
 
-// KEYS: pair (a hash: f = failures, l = last attempt), account (a counter), index (a sorted set of the keys
-// above by last use, to forget the least recently used beyond maxKeys). ARGV: now, freeFailures,
+// KEYS: pair (a hash: f = attempts not yet followed by a success, l = last attempt), account (its failure
+// counter, read here), index (a sorted set of the keys by last use, to forget the least recently used
+// beyond maxKeys), client (the address's failure counter, read here). ARGV ends with the client failures
+// that make an address suspect. ARGV: now, freeFailures,
 // accountFailures, baseWaitMs, maxWaitMs, windowMs, maxKeys. Returns {1, failures before} or {0, wait ms}.
 const ATTEMPT = `
 local now = tonumber(ARGV[1])
 local pf = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
 local pl = tonumber(redis.call('HGET', KEYS[1], 'l') or '0')
 local af = tonumber(redis.call('GET', KEYS[2]) or '0')
+local cf = tonumber(redis.call('GET', KEYS[4]) or '0')
 local free = tonumber(ARGV[2])
 if af >= tonumber(ARGV[3]) then free = math.min(free, 1) end
 if pf >= free then
@@ -107,9 +123,7 @@ end
 local window = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'f', pf + 1, 'l', now)
 redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[5]))
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], window)
-redis.call('ZADD', KEYS[3], now, KEYS[1], now, KEYS[2])
+redis.call('ZADD', KEYS[3], now, KEYS[1])
 redis.call('PEXPIRE', KEYS[3], window + tonumber(ARGV[5]))
 local n = redis.call('ZCARD', KEYS[3])
 local max = tonumber(ARGV[7])
@@ -117,7 +131,27 @@ if n > max then
   local old = redis.call('ZPOPMIN', KEYS[3], n - max)
   for i = 1, #old, 2 do redis.call('DEL', old[i]) end
 end
-return {1, pf}
+if pf > 0 or cf >= tonumber(ARGV[8]) then return {1, 1} end
+return {1, 0}
+`
+
+// KEYS: account, client, index. ARGV: now, windowMs, maxWaitMs, maxKeys. A failure counted against the
+// account and the client's address.
+const FAILED = `
+local now = tonumber(ARGV[1])
+for k = 1, 2 do
+  redis.call('INCR', KEYS[k])
+  redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[2]))
+  redis.call('ZADD', KEYS[3], now, KEYS[k])
+end
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
+local n = redis.call('ZCARD', KEYS[3])
+local max = tonumber(ARGV[4])
+if n > max then
+  local old = redis.call('ZPOPMIN', KEYS[3], n - max)
+  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
+end
+return 1
 `
 
 // Counters in Redis, shared by every instance. While Redis cannot answer the throttle goes on with this
@@ -136,17 +170,22 @@ export class RedisThrottleStore implements ThrottleStore {
 
   attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
     return this.#redis.run(async (redis) => {
-      const [allowed, value] = await redis.eval(ATTEMPT, 3, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index',
-        now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys) as [number, number]
+      const [allowed, value] = await redis.eval(ATTEMPT, 4, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index', this.#key(keys.client),
+        now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys, SUSPECT_CLIENT_FAILURES) as [number, number]
       return allowed === 1 ? { allowed: true, suspect: value > 0 } : { allowed: false, retryAfterMs: value }
     }, () => this.#fallback.attempt(keys, now, s))
+  }
+
+  async failed (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<void> {
+    await this.#redis.run(async (redis) => {
+      await redis.eval(FAILED, 3, this.#key(keys.account), this.#key(keys.client), this.#prefix + 'index', now, s.windowMs, s.maxWaitMs, s.maxKeys)
+    }, () => this.#fallback.failed(keys, now, s))
   }
 
   async forget (keys: ThrottleKeys): Promise<void> {
     await this.#fallback.forget(keys)
     await this.#redis.run(async (redis) => {
-      await redis.multi().del(this.#key(keys.pair), this.#key(keys.account))
-        .zrem(this.#prefix + 'index', this.#key(keys.pair), this.#key(keys.account)).exec()
+      await redis.multi().del(this.#key(keys.pair)).zrem(this.#prefix + 'index', this.#key(keys.pair)).exec()
     }, () => {})
   }
 
@@ -172,7 +211,7 @@ export class LoginThrottle {
 
   // `account`: a keyed hash of the typed name (never the name); `client`: the client's address.
   static keys (account: string, client: string): ThrottleKeys {
-    return { pair: `p:${account}:${client}`, account: `a:${account}` }
+    return { pair: `p:${account}:${client}`, account: `a:${account}`, client: `c:${client}` }
   }
 
   // Counts an attempt, or says how long to wait before one.
@@ -180,9 +219,15 @@ export class LoginThrottle {
     return this.#store.attempt(keys, this.#now(), this.#settings)
   }
 
-  // A success: the address's count on the account, and the account's, start again.
+  // A success: the address's count on the account starts again. The account's count of failures is not
+  // touched (it runs on to its window): who succeeds when must not show in anybody else's answers.
   succeeded (keys: ThrottleKeys): Promise<void> {
     return this.#store.forget(keys)
+  }
+
+  // A wrong password (or an unknown name): counted against the account, for its ceiling.
+  failed (keys: ThrottleKeys): Promise<void> {
+    return this.#store.failed(keys, this.#now(), this.#settings)
   }
 
   size (): Promise<number> {

@@ -124,10 +124,14 @@ t.test('a flood from one address, or for one account, does not starve other logi
   const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }))
   await addUser(app, 'alice', PASSWORD)
   await addUser(app, 'bob', PASSWORD)
-  for (const flood of ['one address, many names', 'one account, many addresses'] as const) {
+  // Every flooding address has failed a few times already (on made-up names): it is suspect everywhere.
+  for (let i = 0; i < 40; i++) for (let k = 0; k < 3; k++) await loginFrom(app, `198.18.0.${i}`, `warm-up-${i}-${k}`, WRONG)
+  for (const flood of ['one address, many names', 'one account, many addresses', 'many addresses, made-up names'] as const) {
     const floodRequests = Array.from({ length: 40 }, (_, i) => flood === 'one address, many names'
       ? loginFrom(app, '192.0.2.50', `made-up-${i}`, WRONG)
-      : loginFrom(app, `192.0.2.${100 + i}`, 'alice', WRONG))
+      : flood === 'one account, many addresses'
+        ? loginFrom(app, `192.0.2.${100 + i}`, 'alice', WRONG)
+        : loginFrom(app, `198.18.0.${i}`, `made-up-${i}-again`, WRONG))
     await new Promise((resolve) => setTimeout(resolve, 20))
     const before = app.passwordHasher.verifications
     const res = await loginFrom(app, '203.0.113.9', 'bob', PASSWORD)
@@ -138,6 +142,40 @@ t.test('a flood from one address, or for one account, does not starve other logi
     t.ok(codes.every((c) => c === 401 || c === 429), `${flood}: the flood got 401 (or 429 beyond its share of the queue)`)
     t.equal(app.passwordHasher.flowCount, 0, `${flood}: the queue keeps no state for clients and accounts once their logins are done`)
   }
+})
+
+t.test('a guess at the current password of PUT /me/password is a failed login: throttled the same way', async (t) => {
+  const app = await build(t, testEnv(t, { LOGIN_THROTTLE_FREE_FAILURES: '3' }))
+  await addUser(app, 'alice', PASSWORD)
+  const { token } = (await loginFrom(app, '203.0.113.30', 'alice', PASSWORD)).json()
+  const change = (currentPassword: string) => app.inject({
+    method: 'PUT',
+    url: '/me/password',
+    remoteAddress: '198.51.100.30',
+    headers: { authorization: `Bearer ${token}` },
+    payload: { currentPassword, newPassword: 'a brand new passphrase 9' }
+  })
+  for (let i = 0; i < 3; i++) t.equal((await change(`guess ${i}`)).statusCode, 401, `guess ${i + 1}: 401`)
+  const before = app.passwordHasher.verifications
+  const refused = await change(PASSWORD)
+  t.equal(refused.statusCode, 429, 'the fourth, even right, waits')
+  t.equal(refused.headers['retry-after'], '1')
+  t.equal(app.passwordHasher.verifications, before, 'without hashing')
+  t.equal((await loginFrom(app, '198.51.100.30', 'alice', PASSWORD)).statusCode, 429, 'and logins from that address wait too: one count')
+})
+
+t.test('a success changes nothing another address can see (no one learns that, or when, the user logged in)', async (t) => {
+  const app = await build(t, testEnv(t, { LOGIN_THROTTLE_BASE_WAIT: '60' }))
+  await addUser(app, 'alice', PASSWORD)
+  t.equal((await loginFrom(app, '192.0.2.200', 'alice', WRONG)).statusCode, 401, 'the watcher fails once')
+  for (let i = 0; i < 20; i++) await loginFrom(app, `192.0.2.${i + 1}`, 'alice', WRONG) // the account's ceiling
+  const probe = () => loginFrom(app, '192.0.2.200', 'alice', WRONG)
+  const before = await probe()
+  t.equal(before.statusCode, 429, 'the watcher waits (it failed, and the account is over its ceiling)')
+  t.equal((await loginFrom(app, '203.0.113.40', 'alice', PASSWORD)).statusCode, 200, 'the real user logs in from elsewhere')
+  const after = await probe()
+  t.equal(after.statusCode, 429, 'the watcher still waits')
+  t.equal(after.body, before.body)
 })
 
 t.test('one address may hold only its share of the hashing queue: 429 beyond it, others still queue', async (t) => {
@@ -170,11 +208,14 @@ t.test('100,000 failed logins for distinct made-up names leave the counters boun
   for (const [name, store] of stores) {
     const throttle = new LoginThrottle(store, SETTINGS, Date.now)
     for (let batch = 0; batch < 100; batch++) {
-      await Promise.all(Array.from({ length: 1000 }, (_, i) =>
-        throttle.attempt(LoginThrottle.keys(randomBytes(16).toString('base64url'), `10.${batch}.${i >> 8}.${i & 255}`))))
+      await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
+        const keys = LoginThrottle.keys(randomBytes(16).toString('base64url'), `10.${batch}.${i >> 8}.${i & 255}`)
+        await throttle.attempt(keys)
+        await throttle.failed(keys)
+      }))
     }
     const size = await throttle.size()
-    t.ok(size <= SETTINGS.maxKeys, `${name}: ${size} counters kept for 200,000 made (at most ${SETTINGS.maxKeys})`)
+    t.ok(size <= SETTINGS.maxKeys, `${name}: ${size} counters kept for 300,000 made (at most ${SETTINGS.maxKeys})`)
     if (name === 'redis') {
       const keys = await redis.keys(`${prefix}*`)
       t.ok(keys.length <= SETTINGS.maxKeys + 1, `redis: ${keys.length} keys under the prefix (the counters and their index)`)
