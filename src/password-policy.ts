@@ -2,7 +2,6 @@ import { dictionary } from '@zxcvbn-ts/language-common'
 import { BreachedPasswords } from './breached-passwords.js'
 import type { Config } from './config.js'
 import { normalizePassword } from './passwords.js'
-import { usernameKey } from './usernames.js'
 
 // What a new password must be (ASVS 5 §6.2, NIST SP 800-63B §3.1.1.2): long enough, not one of the most
 // common passwords, not the user's name or the service's, and (optionally) not in a known breach. No
@@ -19,20 +18,27 @@ export const COMMON_PASSWORDS_REFUSED = 10_000
 
 // The first 10,000 of zxcvbn-ts's ranked list of common passwords (@zxcvbn-ts/language-common, MIT),
 // in the form they are compared in: NFKC, lower case. Built once, when the module is first loaded.
-const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).map((p) => p.normalize('NFKC').toLowerCase()))
+const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).map((p) => fold(p)))
 
 // The service's own names, in the form they are compared in (`compact`).
 const SERVICE_NAMES = ['auth-service']
 // A name that is a word (JWT_ISSUER such as "acme-auth"), not a URL: it is refused inside passwords too.
 const PLAIN_WORD = /^[\p{L}\p{N}._-]+$/u
-const SEPARATORS = /[\s._-]+/gu
 // Shorter names would refuse too many good passwords for little gain.
 const MIN_SERVICE_NAME_LENGTH = 4
 
-// NFKC, lower case, without spaces, dots, dashes and underscores: "Auth Service", "auth_service" and
-// "AUTHSERVICE" are all "authservice".
+// The form passwords are compared in (not what is hashed): compatibility-decomposed, without marks, format
+// characters (soft hyphen, zero-width space) or spaces, then case-folded — upper-cased before lower-cased,
+// so that ß is ss, and final ς is σ — and recomposed. So "password\u0301", " password" and "pass\u200bword"
+// are "password", "STRASSE" contains "straße", and "İstanbul" is "istanbul".
+function fold (s: string): string {
+  return s.normalize('NFKD').replace(/[\p{M}\p{Cf}\p{Z}\s]/gu, '').toUpperCase().toLowerCase().replace(/ς/g, 'σ').normalize('NFKC')
+}
+
+// `fold`, and without anything but letters and digits: "Auth Service", "auth–service", "AUTH+SERVİCE" and
+// "authservice" are all "authservice".
 function compact (s: string): string {
-  return s.normalize('NFKC').toLowerCase().replace(SEPARATORS, '')
+  return fold(s).replace(/[^\p{L}\p{N}]/gu, '')
 }
 
 // A lone UTF-16 surrogate is not text: it would be hashed as U+FFFD, making different inputs one password.
@@ -49,6 +55,13 @@ function codePoints (s: string): number {
 export function passwordSizeProblem (password: string, field = 'password'): string | undefined {
   if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES) return `${field} must be at most ${PASSWORD_MAX_BYTES} bytes (UTF-8)`
   return undefined
+}
+
+// The username inside the password once both are reduced to letters and digits ("b.o.b" holds "bob"),
+// for names long enough that this is not a coincidence.
+function containsCompact (password: string, username: string): boolean {
+  const name = compact(username)
+  return [...name].length >= 3 && compact(password).includes(name)
 }
 
 export interface PasswordPolicyOptions {
@@ -78,12 +91,14 @@ export class PasswordPolicy {
     if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
     // U+FFFD is what bytes that are not UTF-8 become when the body is decoded: different inputs, one password.
     if (password.includes('\uFFFD')) return 'password must be valid Unicode text (it has bytes that are not UTF-8, or U+FFFD)'
-    // Checked on the NFKC form, which is what is hashed: two spellings of one password get one answer.
-    const normalized = normalizePassword(password)
-    if (codePoints(normalized) < this.minLength) return `password must be at least ${this.minLength} characters`
-    const folded = normalized.toLowerCase()
-    if (COMMON.has(folded)) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
-    if (username !== undefined && username !== '' && folded.includes(usernameKey(username))) return 'password must not contain the username'
+    // Counted both as typed and in the NFKC form that is hashed, the shorter counting: one character that
+    // NFKC expands (ﷺ is 18 letters) is one character to type and to guess.
+    const length = Math.min(codePoints(password), codePoints(normalizePassword(password)))
+    if (length < this.minLength) return `password must be at least ${this.minLength} characters`
+    if (COMMON.has(fold(password))) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
+    if (username !== undefined && username !== '' && (fold(password).includes(fold(username)) || containsCompact(password, username))) {
+      return 'password must not contain the username'
+    }
     const compacted = compact(password)
     if (this.#serviceNames.some((name) => compacted.includes(name))) return "password must not contain the service's name"
     return undefined

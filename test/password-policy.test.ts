@@ -30,8 +30,27 @@ const REFUSED: Array<[string, string, RegExp]> = [
   ["the service's name", 'my auth-service login', /password must not contain the service's name/],
   ["the service's name run together", 'AuthService forever', /password must not contain the service's name/],
   ["the service's name with a space", 'the auth service is fine', /password must not contain the service's name/],
-  ['1,025 bytes or more', OVER, /password must be at most 1024 bytes/]
+  ['1,025 bytes or more', OVER, /password must be at most 1024 bytes/],
+  // Found by the red team: spellings that looked different to the first version of the rules.
+  ['one character that NFKC makes 18 (ﷺ)', '\uFDFA', /password must be at least 8 characters/],
+  ['a common password with a trailing tab', 'password\t', /password is too common/],
+  ['a common password with a zero-width space', 'pass\u200bword', /password is too common/],
+  ['a common password with a combining accent', 'password\u0301', /password is too common/],
+  ["the service's name with an en dash", 'auth\u2013service rocks', /password must not contain the service's name/],
+  ["the service's name with a soft hyphen", 'auth\u00adservice rocks', /password must not contain the service's name/],
+  ["the service's name with a dotted capital İ", 'AUTH-SERV\u0130CE-xyz', /password must not contain the service's name/],
+  ["the service's name with a plus", 'auth+service rocks', /password must not contain the service's name/],
+  ['the username with its dashes swapped for dots', 'I am dorothy.gale indeed', /password must not contain the username/]
 ]
+
+t.test('the username inside the password, through case quirks (final sigma, ß, dotted İ)', async (t) => {
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
+  for (const [username, password] of [['ΟΔΥΣΣΕΑΣ', 'ΟΔΥΣΣΕΑΣabcdef'], ['σοφιας', 'ΣΟΦΙΑΣxyzuvw'], ['İstanbul', 'istanbul-is-nice'], ['straße', 'STRASSE-lovely-1']]) {
+    const res = await signup(app, username, password)
+    t.equal(res.statusCode, 400, `${username} / ${password}`)
+    t.match(res.json().message, /password must not contain the username/)
+  }
+})
 
 t.test('signup refuses each weak password with a clear 400, before any hashing', async (t) => {
   const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true' }))
