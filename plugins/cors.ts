@@ -17,4 +17,4 @@ export default fp(async function corsOriginsPlugin (fastify) {
     exposedHeaders: ['Retry-After', 'WWW-Authenticate'],
     maxAge: 600 // seconds a browser may reuse a preflight answer
   })
-}, { name: 'cors', dependencies: ['env'] })
+}, { name: 'cors', dependencies: ['env', 'security-headers'] }) // helmet's hook first: preflights get its headers too

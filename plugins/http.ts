@@ -20,6 +20,14 @@ export default fp(async function http (fastify) {
   // Fastify parses text/plain by default; this service takes JSON only, so anything else is a 415.
   fastify.removeContentTypeParser('text/plain')
 
+  // Unknown routes: answered in this (the app's) context, so that its hooks run — the security headers, CORS.
+  // Under `fastify start` the app is a plugin of fastify-cli's root instance, whose default 404 handler
+  // would answer without them (tests that build the app with skipOverride could not see it). The path is
+  // not echoed.
+  fastify.setNotFoundHandler(function notFound (_request, reply) {
+    return reply.code(404).send(errorBody(404, 'No such route'))
+  })
+
   fastify.setErrorHandler(function handleError (err: FastifyError, request, reply) {
     if (err instanceof QueueFullError) {
       // Too many logins already waiting for a hashing slot: shed load rather than queue without bound.

@@ -66,6 +66,22 @@ t.test('security headers on 503 answers: starting, and under pressure', async (t
   hasSecurityHeaders(t, Object.fromEntries(pressed.headers), 'under pressure (503)')
 })
 
+t.test('the built service under fastify-cli (the app encapsulated, as npm start runs it): security headers on a 404 and a preflight', async (t) => {
+  const { answering, freePort, startService } = await import('./helper.js')
+  const port = await freePort()
+  const service = startService({ ...testEnv(t), CORS_ORIGINS: 'https://app.example.com' }, port)
+  t.teardown(() => { service.child.kill('SIGKILL') })
+  const base = `http://127.0.0.1:${port}`
+  await answering(`${base}/health/ready`, service)
+  const missing = await fetch(`${base}/no/such/route?secret=1`)
+  t.equal(missing.status, 404)
+  t.same(await missing.json(), { statusCode: 404, error: 'Not Found', message: 'No such route' }, 'the usual error body, without the path')
+  hasSecurityHeaders(t, Object.fromEntries(missing.headers), 'a 404 from the real server')
+  const preflight = await fetch(`${base}/login`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } })
+  t.equal(preflight.status, 204)
+  hasSecurityHeaders(t, Object.fromEntries(preflight.headers), 'a preflight from the real server')
+})
+
 t.test('a route may set its own Content-Security-Policy; the others keep the strict one', async (t) => {
   const app = await build(t, testEnv(t), { app: limitsAppPath })
   const page = await app.inject({ method: 'GET', url: '/docs-page' })
