@@ -85,7 +85,9 @@ export default fp(async function openapi (fastify) {
 
   await fastify.register(swaggerUi, {
     routePrefix: DOCS_PREFIX,
-    uiConfig: { deepLinking: true, persistAuthorization: false, displayRequestDuration: true },
+    // BaseLayout: the operations without Swagger UI's top bar, whose logo is an inline SVG with a <style>
+    // element (which the policy refuses) and whose box would point the page at any other document.
+    uiConfig: { layout: 'BaseLayout', deepLinking: true, persistAuthorization: false, displayRequestDuration: true },
     transformSpecification: (document) => withServers(document)
   })
 }, { name: 'openapi', dependencies: ['env'] })
