@@ -93,6 +93,21 @@ t.test('the document is valid OpenAPI 3 and lists every registered route, with e
   }
 })
 
+// A route added later that lists none of the codes plugins send on it (test/fixtures/limits-app.ts: a
+// rate-limited POST with no schema at all) gets them all the same, and they serialize as usual.
+t.test('a route that declares no response codes still lists those plugins send on it', async (t) => {
+  const app = await build(t, testEnv(t, { RATE_LIMIT_LOGIN: '1' }), { app: join(import.meta.dirname, 'fixtures', 'limits-app.ts') })
+  const doc = await documentOf(app)
+  const op = doc.paths['/login/second-step']?.post
+  t.same(op && codesOf(op), [400, 413, 415, 429, 503], 'POST /login/second-step: 400, 413, 415, 429, 503 (its own 204 is undocumented: it has no schema)')
+  t.ok(op?.responses['429'].headers?.['Retry-After'], 'with Retry-After')
+  t.equal((await app.inject({ method: 'POST', url: '/login/second-step' })).statusCode, 204)
+  const limited = await app.inject({ method: 'POST', url: '/login/second-step' })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.json(), { statusCode: 429, error: 'Too Many Requests', message: /^Too many requests; retry in / }, 'the 429 body through the added schema')
+  t.ok(limited.headers['retry-after'], 'and its Retry-After')
+})
+
 // What the service answers, compared with what the document says: each answer's status must be listed for
 // its route, with the error body's shape (the added response schemas serialize it).
 t.test('what the routes answer to bad requests, without a token, and while starting, is documented', async (t) => {
