@@ -14,7 +14,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/admin/users', {
     onRequest,
-    schema: { summary: 'Every user', response: { 200: Type.Array(AdminUserView), ...guarded } }
+    schema: { summary: 'Every user', tags: ['admin'], response: { 200: Type.Array(AdminUserView), ...guarded } }
   }, async function () {
     const users = await fastify.accounts.list()
     return users.map(({ id, username, roles, disabled, createdAt }) => ({ id, username, roles, disabled, createdAt }))
@@ -23,6 +23,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/admin/users/:id/disable', {
     onRequest,
     schema: {
+      tags: ['admin'],
       summary: 'Refuse the user\'s logins and end every session at once (never the last enabled admin: 409)',
       params: IdParams,
       response: { 204: Type.Null(), 404: ErrorResponse, 409: ErrorResponse, ...guarded }
@@ -35,7 +36,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.post('/admin/users/:id/enable', {
     onRequest,
-    schema: { summary: 'Allow the user to log in again', params: IdParams, response: { 204: Type.Null(), 404: ErrorResponse, ...guarded } }
+    schema: { summary: 'Allow the user to log in again', tags: ['admin'], params: IdParams, response: { 204: Type.Null(), 404: ErrorResponse, ...guarded } }
   }, async function (request, reply) {
     await fastify.accounts.setDisabled(request.params.id, false)
     fastify.auditRequest(request, 'user_enabled', byAdmin(request.params.id, request))

@@ -6,7 +6,8 @@ const greeting: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/', {
     onRequest: [fastify.authenticate],
     schema: {
-      summary: 'Greet the authenticated user',
+      summary: 'Greet the authenticated user: `Welcome, <username>!`',
+      tags: ['account'],
       response: { 200: Type.String(), 401: ErrorResponse }
     }
   }, function (request, reply) {

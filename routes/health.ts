@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { ErrorResponse, RetryAfter } from '../src/schemas.js'
 
 const Ready = Type.Object({ status: Type.Literal('ready') })
 const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.Array(Type.String()) })
@@ -11,13 +12,21 @@ const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health/live', {
     config: { pressureHandler: () => undefined },
-    schema: { summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { summary: 'Liveness: the process is up', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async function () {
     return { status: 'ok' as const }
   })
 
   fastify.get('/health/ready', {
-    schema: { summary: 'Readiness: able to answer every route truthfully', response: { 200: Ready, 503: NotReady } }
+    schema: {
+      summary: 'Readiness: able to answer every route truthfully',
+      tags: ['health'],
+      response: {
+        200: Ready,
+        // Not ready; or, like every route, overloaded or shutting down (the usual error body).
+        503: Type.Union([NotReady, ErrorResponse], { description: 'Not ready (the reasons say why), overloaded, or shutting down; retry after Retry-After seconds', headers: { 'Retry-After': RetryAfter } })
+      }
+    }
   }, async function (_request, reply) {
     const reasons = fastify.readiness.reasons()
     if (reasons.length === 0) return { status: 'ready' as const }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { refuseOversized } from '../src/accounts.js'
 import { HttpError } from '../src/errors.js'
-import { ErrorResponse, LoginBody, TokenResponse } from '../src/schemas.js'
+import { ErrorResponse, errorAnswer, LoginBody, TokenResponse } from '../src/schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/login', {
@@ -9,8 +9,17 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     config: { rateLimit: fastify.rateLimits.login },
     schema: {
       summary: 'Exchange a username and password for an access token and a refresh token',
+      tags: ['tokens'],
       body: LoginBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: {
+        200: TokenResponse,
+        400: ErrorResponse,
+        401: errorAnswer('Invalid credentials: the same answer for an unknown user, a wrong password and a disabled account'),
+        413: ErrorResponse,
+        415: ErrorResponse,
+        429: errorAnswer('Too many logins from this address (the rate limit, or its share of the hashing queue), or too many failed logins for this name; retry after Retry-After seconds', { retryAfter: true }),
+        503: errorAnswer('Too many logins waiting to be hashed, or the service starting, overloaded, its store unreachable, or shutting down; retry after Retry-After seconds', { retryAfter: true })
+      }
     }
   }, async function (request, reply) {
     const { username, password } = request.body

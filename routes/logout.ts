@@ -9,6 +9,7 @@ const logout: FastifyPluginAsyncTypebox = async function (fastify) {
     preValidation: async (request) => { request.body ??= {} },
     schema: {
       summary: 'End the current session, or with {"scope":"all"} every session of the user',
+      tags: ['tokens'],
       body: LogoutBody,
       response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 415: ErrorResponse }
     }

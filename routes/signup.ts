@@ -9,6 +9,7 @@ const signup: FastifyPluginAsyncTypebox = async function (fastify) {
     config: { rateLimit: fastify.rateLimits.signup },
     schema: {
       summary: 'Create an account',
+      tags: ['account'],
       body: SignupBody,
       response: { 201: SignupResponse, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }

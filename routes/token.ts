@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../src/errors.js'
-import { ErrorResponse, RefreshBody, TokenResponse } from '../src/schemas.js'
+import { ErrorResponse, errorAnswer, RefreshBody, TokenResponse } from '../src/schemas.js'
 
 const token: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/token/refresh', {
@@ -8,8 +8,9 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     config: { rateLimit: fastify.rateLimits.refresh },
     schema: {
       summary: 'Exchange a refresh token for a new access token and a new refresh token (the old one is spent)',
+      tags: ['tokens'],
       body: RefreshBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 200: TokenResponse, 400: ErrorResponse, 401: errorAnswer('Invalid refresh token: unknown, spent, expired, or of an ended session'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const outcome = await fastify.sessions.refresh(request.body.refreshToken)

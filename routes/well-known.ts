@@ -32,7 +32,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
   // Before start-up has loaded the keys, an empty set would be cached by consumers: 503 instead.
   fastify.get('/.well-known/jwks.json', {
     onRequest: [fastify.requireStarted],
-    schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } }
+    schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', tags: ['keys'], response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } }
   }, async function (_request, reply) {
     reply.header('cache-control', `public, max-age=${maxAge}`)
     return fastify.keys.jwks() as { keys: Array<typeof Jwk.static> }
@@ -41,6 +41,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/.well-known/openid-configuration', {
     schema: {
       summary: 'Discovery document: issuer, JWKS URL, algorithms, endpoints',
+      tags: ['keys'],
       response: {
         200: Type.Object({
           issuer: Type.String(),

@@ -81,7 +81,9 @@ export const ConfigSchema = Type.Object({
   // a comma-separated list of proxy addresses and CIDRs. Read at import by src/app.ts (server options).
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
   // Browser origins allowed to call the API (CORS), comma-separated, exact; unset: no CORS at all.
-  CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma-separated origins (https://app.example.com)' }))
+  CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma-separated origins (https://app.example.com)' })),
+  // The OpenAPI document (/docs/json) and Swagger UI (/docs), made from the route schemas.
+  DOCS_ENABLED: Type.Boolean({ default: true, description: 'serve the API documentation page at /docs and the OpenAPI document at /docs/json' })
 })
 
 export type Config = Static<typeof ConfigSchema>

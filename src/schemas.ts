@@ -8,27 +8,49 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: 'ErrorResponse' })
 
+// The error body with what the OpenAPI document says of it: a description, and the headers it comes with
+// (Retry-After on 429 and 503). A copy per use, without ErrorResponse's $id; the same shape serialized.
+export const RetryAfter = Type.Integer({ minimum: 0, description: 'seconds to wait before trying again' })
+export function errorAnswer (description: string, options: { retryAfter?: boolean } = {}) {
+  return Type.Object(ErrorResponse.properties, {
+    description,
+    ...(options.retryAfter === true && { headers: { 'Retry-After': RetryAfter } })
+  })
+}
+
 // The size limit is in bytes of UTF-8, which JSON Schema cannot say: the domain checks it (400, before any
 // hashing), with one message whatever the characters.
 const Password = Type.String({ minLength: 1, description: `at most ${PASSWORD_MAX_BYTES} bytes of UTF-8` })
 const Id = Type.String({ minLength: 1, maxLength: 64 })
 
+// `examples` are annotations: validation and serialization ignore them; the OpenAPI document shows them
+// (GET /docs). Made-up values, never working credentials.
+const EXAMPLE_REFRESH_TOKEN = 'rt_3q2-7wEXAMPLEdoNotUseMbG0x8Yq1nKf5tVZsJpL9cRhA4'
+
 export const LoginBody = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 256 }),
   password: Password
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ username: 'alice', password: 'an example passphrase, not a real one' }] })
 
 export const TokenResponse = Type.Object({
-  token: Type.String(),
+  token: Type.String({ description: 'the access token (a JWT): send it as `Authorization: Bearer <token>`' }),
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'seconds until the access token expires' }),
   refreshToken: Type.String({ description: 'opaque; exchange it at POST /token/refresh' }),
   refreshExpiresIn: Type.Integer({ description: 'seconds until the refresh token expires' })
+}, {
+  examples: [{
+    token: 'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImV4YW1wbGUifQ.eyJzdWIiOiJleGFtcGxlIn0.ZXhhbXBsZS1zaWduYXR1cmU',
+    tokenType: 'Bearer',
+    expiresIn: 900,
+    refreshToken: EXAMPLE_REFRESH_TOKEN,
+    refreshExpiresIn: 2592000
+  }]
 })
 
 export const RefreshBody = Type.Object({
   refreshToken: Type.String({ minLength: 1, maxLength: 512 })
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ refreshToken: EXAMPLE_REFRESH_TOKEN }] })
 
 export const LogoutBody = Type.Object({
   scope: Type.Optional(Type.Union([Type.Literal('session'), Type.Literal('all')], { default: 'session' }))

@@ -1,0 +1,93 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { packageInfo } from '../src/package-info.js'
+
+export const DOCS_PREFIX = '/docs'
+
+// The documentation page's Content-Security-Policy: Swagger UI's own scripts and styles from this origin,
+// the data: images of its style sheet, and its requests (the document, "Try it out") to this origin.
+// Nothing inline, nothing from elsewhere, never framed. The page alone gets it: its scripts, styles and
+// the JSON document are answered with the JSON API's policy (plugins/security-headers.ts) like any other
+// route. test/docs-browser.test.ts runs the page in Chromium and fails on any CSP violation.
+export const DOCS_PAGE_CSP = {
+  useDefaults: false,
+  directives: {
+    'default-src': ["'none'"],
+    'script-src': ["'self'"],
+    'style-src': ["'self'"],
+    'img-src': ["'self'", 'data:'],
+    'connect-src': ["'self'"],
+    'base-uri': ["'none'"],
+    'form-action': ["'none'"],
+    'frame-ancestors': ["'none'"]
+  }
+}
+
+// The operations, grouped.
+const TAGS = [
+  { name: 'tokens', description: 'Logging in, refreshing and ending sessions' },
+  { name: 'account', description: "The caller's own account and sessions" },
+  { name: 'admin', description: 'User administration (role admin)' },
+  { name: 'keys', description: 'What other services need to verify our tokens' },
+  { name: 'health', description: 'Liveness and readiness, for orchestrators' }
+]
+
+// OpenAPI 3 from the route schemas (@fastify/swagger), and Swagger UI at /docs with the document at
+// /docs/json (and /docs/yaml); DOCS_ENABLED=false serves neither. @fastify/swagger learns the routes
+// through an onRoute hook, so it is registered here, with the plugins, before any route (routes/ is loaded
+// after plugins/; no plugin adds a route but @fastify/cors's hidden preflight). Every response code a
+// route can send is in its schema (plugins/route-contract.ts); the bearer scheme is `bearerAuth`.
+export default fp(async function openapi (fastify) {
+  const { DOCS_ENABLED, PUBLIC_URL, PORT } = fastify.config
+  if (!DOCS_ENABLED) return
+  const pkg = packageInfo()
+
+  // Where "Try it out" sends requests: PUBLIC_URL, or the address the server listens on (localhost for a
+  // wildcard address), or localhost at PORT before it listens. Never the request's Host header.
+  const serverUrl = () => {
+    if (PUBLIC_URL !== undefined) return PUBLIC_URL.replace(/\/$/, '')
+    const address = fastify.server.address()
+    if (address === null || typeof address !== 'object') return `http://localhost:${PORT}`
+    const wildcard = address.address === '0.0.0.0' || address.address === '::'
+    const host = wildcard ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+    return `http://${host}:${address.port}`
+  }
+  const withServers = <T extends Record<string, unknown>>(document: T) => ({ ...document, servers: [{ url: serverUrl() }] })
+
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: pkg.name, version: pkg.version, description: pkg.description },
+      tags: TAGS,
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `token` of POST /login or POST /token/refresh' }
+        }
+      }
+    },
+    stripBasePath: false,
+    // Schemas with an $id (ErrorResponse) are components named by it, not def-0, def-1…
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
+    // The document is made once, on first use; the served copy gets the servers of the moment.
+    transformObject: (made) => withServers((made as { openapiObject: Record<string, unknown> }).openapiObject)
+  })
+
+  // Only the page itself gets the documentation page's policy, through @fastify/helmet's route option as it
+  // stores it (route config `helmet`, read by helmet's onRequest hook): hooks run in the order they were
+  // added, so a route `helmet` option set here could come after helmet's own onRoute hook had looked.
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    if (route.url === DOCS_PREFIX || route.url === `${DOCS_PREFIX}/`) {
+      route.config = { ...route.config, helmet: { contentSecurityPolicy: DOCS_PAGE_CSP } } as typeof route.config
+    }
+  })
+
+  await fastify.register(swaggerUi, {
+    routePrefix: DOCS_PREFIX,
+    // BaseLayout: the operations without Swagger UI's top bar, whose logo is an inline SVG with a <style>
+    // element (which the policy refuses) and whose box would point the page at any other document.
+    uiConfig: { layout: 'BaseLayout', deepLinking: true, persistAuthorization: false, displayRequestDuration: true },
+    transformSpecification: (document) => withServers(document)
+  })
+}, { name: 'openapi', dependencies: ['env'] })
