@@ -301,11 +301,12 @@ t.test('who may scrape without METRICS_TOKEN: loopback peers, by the socket\'s a
 })
 
 t.test('X-Forwarded-For that request.ip believes (the peer is a trusted proxy) still does not make a loopback peer', async (t) => {
-  const app = await build(t, testEnv(t, { TRUST_PROXY: '203.0.113.0/24' }))
-  const res = await scrape(app, { remoteAddress: '203.0.113.5', headers: { 'x-forwarded-for': '127.0.0.1' } })
-  t.equal(res.statusCode, 404, 'refused')
-  const ip = await app.inject({ method: 'POST', url: '/login', remoteAddress: '203.0.113.5', headers: { 'x-forwarded-for': '127.0.0.1' }, payload: { username: 'nobody', password: 'wrong password' } })
-  t.equal(ip.statusCode, 401) // (request.ip was 127.0.0.1 for it: see the audit line in rate-limit tests)
+  const { app, lines } = await buildWithLogs(t, testEnv(t, { TRUST_PROXY: '203.0.113.0/24' }))
+  const headers = { 'x-forwarded-for': '127.0.0.1' }
+  t.equal((await scrape(app, { remoteAddress: '203.0.113.5', headers })).statusCode, 404, 'refused')
+  // For this same request, request.ip is 127.0.0.1: what the audit records as the client's address.
+  await app.inject({ method: 'POST', url: '/login', remoteAddress: '203.0.113.5', headers, payload: { username: 'nobody', password: 'wrong password' } })
+  t.equal(auditOf(lines).find((a) => a.event === 'login_failed')?.ip, '127.0.0.1', 'request.ip would have said loopback')
 })
 
 t.test('with METRICS_TOKEN: its holders from anywhere, nobody else (loopback included); the token is never logged', async (t) => {
