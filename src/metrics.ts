@@ -59,13 +59,74 @@ class OptionalGauge extends Gauge {
   }
 }
 
+// The request-duration histogram, observed once a request. prom-client's own observe() costs about 2 µs
+// (it validates and hashes the labels on every call; measured, README "Metrics"), a few per cent of a
+// GET / that takes 100 µs; here a request finds its series by three Map look-ups without building a
+// string, and adds to plain numbers. prom-client still writes the text: get() gives it the same values its
+// Histogram would.
+interface DurationSeries { labels: Record<string, string>, buckets: Float64Array, sum: number, count: number }
+
+export class RequestDurations extends Histogram<'method' | 'route' | 'status_code'> {
+  readonly #bounds: readonly number[]
+  readonly #name: string
+  readonly #help: string
+  // route pattern (undefined: none matched) → status code → method → series
+  readonly #series = new Map<string | undefined, Map<number, Map<string, DurationSeries>>>()
+
+  constructor (name: string, registers: Registry[]) {
+    const help = 'Time to answer a request, seconds, by method, route pattern and status code'
+    super({ name, help, labelNames: ['method', 'route', 'status_code'], buckets: DURATION_BUCKETS, registers })
+    this.#bounds = DURATION_BUCKETS
+    this.#name = name
+    this.#help = help
+  }
+
+  record (method: string, route: string | undefined, statusCode: number, seconds: number): void {
+    let byStatus = this.#series.get(route)
+    if (byStatus === undefined) this.#series.set(route, byStatus = new Map())
+    let byMethod = byStatus.get(statusCode)
+    if (byMethod === undefined) byStatus.set(statusCode, byMethod = new Map())
+    let series = byMethod.get(method)
+    if (series === undefined) {
+      series = { labels: { method, route: route ?? UNMATCHED_ROUTE, status_code: String(statusCode) }, buckets: new Float64Array(this.#bounds.length), sum: 0, count: 0 }
+      byMethod.set(method, series)
+    }
+    const bounds = this.#bounds
+    let i = 0
+    while (i < bounds.length && seconds > bounds[i]) i++ // the first bucket whose upper bound (le) holds it
+    if (i < bounds.length) series.buckets[i]++
+    series.sum += seconds
+    series.count++
+  }
+
+  // What prom-client's Histogram gives its registry to write (and its get() splays): bucket values labelled
+  // `le`, the series' labels shared.
+  async getForPromString () {
+    const name = this.#name
+    const values: Array<{ labels: Record<string, string | number>, sharedLabels: Record<string, string>, value: number, metricName: string }> = []
+    for (const byStatus of this.#series.values()) {
+      for (const byMethod of byStatus.values()) {
+        for (const series of byMethod.values()) {
+          const sharedLabels = series.labels
+          let cumulative = 0
+          this.#bounds.forEach((le, i) => {
+            cumulative += series.buckets[i]
+            values.push({ labels: { le }, sharedLabels, value: cumulative, metricName: `${name}_bucket` })
+          })
+          values.push({ labels: { le: '+Inf' }, sharedLabels, value: series.count, metricName: `${name}_bucket` })
+          values.push({ labels: {}, sharedLabels, value: series.sum, metricName: `${name}_sum` })
+          values.push({ labels: {}, sharedLabels, value: series.count, metricName: `${name}_count` })
+        }
+      }
+    }
+    return { name, help: this.#help, type: 'histogram', values, aggregator: 'sum' }
+  }
+}
+
 export class ServiceMetrics {
   readonly registry = new Registry()
   readonly #sources: MetricSources
-  readonly #requestDuration: Histogram<'method' | 'route' | 'status_code'>
-  // The histogram's series by method, route and status: one look-up a request instead of prom-client
-  // hashing the labels each time.
-  readonly #series = new Map<string, { observe: (value: number) => void }>()
+  readonly #requestDuration: RequestDurations
   readonly #logins: Counter<'outcome'>
   readonly #refreshes: Counter
   readonly #reuse: Counter
@@ -78,13 +139,7 @@ export class ServiceMetrics {
     this.#sources = sources
     const registers = [this.registry]
     const name = (suffix: string) => METRICS_PREFIX + suffix
-    this.#requestDuration = new Histogram({
-      name: name('http_request_duration_seconds'),
-      help: 'Time to answer a request, seconds, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: DURATION_BUCKETS,
-      registers
-    })
+    this.#requestDuration = new RequestDurations(name('http_request_duration_seconds'), registers)
     this.#logins = new Counter({ name: name('logins_total'), help: 'Logins (POST /login), by outcome: succeeded, failed (wrong password, unknown user, disabled), throttled (the per-account login throttle)', labelNames: ['outcome'], registers })
     for (const outcome of ['succeeded', 'failed', 'throttled']) this.#logins.inc({ outcome }, 0)
     this.#refreshes = new Counter({ name: name('token_refreshes_total'), help: 'Refresh tokens exchanged for new tokens', registers })
@@ -110,13 +165,7 @@ export class ServiceMetrics {
 
   // One request answered: `route` is the route's pattern (undefined when none matched), never the URL.
   observeRequest (method: string, route: string | undefined, statusCode: number, seconds: number): void {
-    const key = `${method} ${statusCode} ${route}`
-    let series = this.#series.get(key)
-    if (series === undefined) {
-      series = this.#requestDuration.labels(method, route ?? UNMATCHED_ROUTE, String(statusCode))
-      this.#series.set(key, series)
-    }
-    series.observe(seconds)
+    this.#requestDuration.record(method, route, statusCode, seconds)
   }
 
   // Every audit record (src/audit.ts Audit.observe): the security events are counted here, once.

@@ -4,7 +4,9 @@
 // loopback peers by the socket's address (never X-Forwarded-For), or with METRICS_TOKEN its holders only.
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { createConnection, createServer, type Socket } from 'node:net'
+import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
+import { DURATION_BUCKETS, RequestDurations } from '../src/metrics.js'
 import {
   addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy
 } from './helper.js'
@@ -106,6 +108,23 @@ t.test('the text parses as Prometheus exposition, with the process metrics under
   // The parser refuses what is not the format (so that a broken exposition would fail the test).
   t.not(parse('auth_service_x 1\n').problems.length, 0, 'a sample with no TYPE is refused')
   t.not(parse('# TYPE a counter\n# HELP a x\na{b="c} 1\n').problems.length, 0, 'a broken label is refused')
+})
+
+t.test('the request-duration histogram writes what prom-client\'s own Histogram would for the same observations', async (t) => {
+  const ours = new Registry()
+  const theirs = new Registry()
+  const durations = new RequestDurations('d', [ours])
+  const reference = new Histogram({ name: 'd', help: 'Time to answer a request, seconds, by method, route pattern and status code', labelNames: ['method', 'route', 'status_code'], buckets: DURATION_BUCKETS, registers: [theirs] })
+  const observations: Array<[string, string | undefined, number, number]> = [
+    ['GET', '/', 200, 0], ['GET', '/', 200, 0.0005], ['GET', '/', 200, 0.0007], ['GET', '/', 200, 0.003], ['GET', '/', 200, 20],
+    ['GET', '/', 401, 0.001], ['POST', '/login', 200, 0.25], ['POST', '/login', 200, 10], ['GET', undefined, 404, 0.00001], ['HEAD', '/', 200, 0.1]
+  ]
+  for (const [method, route, status, seconds] of observations) {
+    durations.record(method, route, status, seconds)
+    reference.observe({ method, route: route ?? 'unmatched', status_code: String(status) }, seconds)
+  }
+  const sorted = async (registry: Registry) => (await registry.metrics()).split('\n').sort()
+  t.same(await sorted(ours), await sorted(theirs), 'the same lines')
 })
 
 t.test('logins succeeded, failed and throttled; refreshes; reuse; a wrong current password is not a login', async (t) => {
