@@ -59,7 +59,7 @@ class OptionalGauge extends Gauge {
   }
 }
 
-// The request-duration histogram, observed once a request. prom-client's own observe() costs about 2 µs
+// The request-duration histogram, observed once a request. prom-client's own observe() costs 0.6 to 2 µs
 // (it validates and hashes the labels on every call; measured, README "Metrics"), a few per cent of a
 // GET / that takes 100 µs; here a request finds its series by three Map look-ups without building a
 // string, and adds to plain numbers. prom-client still writes the text: get() gives it the same values its
