@@ -44,6 +44,7 @@ export const newAuditNameKey = () => randomBytes(32).toString('base64url')
 
 export class Audit {
   readonly #sink: AuditSink
+  readonly #observers: Array<(record: AuditRecord) => void> = []
   #nameKey?: Buffer
 
   constructor (sink: AuditSink) {
@@ -61,9 +62,16 @@ export class Audit {
     return createHmac('sha256', this.#nameKey).update(usernameKey(username)).digest('base64url').slice(0, 22)
   }
 
+  // Called with every record after it is written (the metrics count events here, where each is recorded
+  // once). An observer must be synchronous, cheap, and must not throw.
+  observe (observer: (record: AuditRecord) => void): void {
+    this.#observers.push(observer)
+  }
+
   record (event: AuditEvent, fields: AuditFields = {}): void {
     const record: AuditRecord = { event }
     for (const [name, value] of Object.entries(fields)) if (value !== undefined) record[name] = value
     this.#sink(record, auditLevel(event))
+    for (const observer of this.#observers) observer(record)
   }
 }

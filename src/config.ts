@@ -80,6 +80,9 @@ export const ConfigSchema = Type.Object({
   // Which peers may tell us the client's address in X-Forwarded-For (Fastify's trustProxy): false, true, or
   // a comma-separated list of proxy addresses and CIDRs. Read at import by src/app.ts (server options).
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
+  // GET /metrics (README, "Metrics"): unset, loopback peers only; set, whoever sends it as a Bearer token
+  // and nobody else. A secret: never logged.
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$', description: 'at least 32 visible ASCII characters, no spaces; a secret' })),
   // Browser origins allowed to call the API (CORS), comma-separated, exact; unset: no CORS at all.
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma-separated origins (https://app.example.com)' })),
   // The OpenAPI document (/docs/json) and Swagger UI (/docs), made from the route schemas.

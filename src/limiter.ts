@@ -87,6 +87,15 @@ export class Limiter {
     return waiting.length
   }
 
+  // Tasks running now, and waiting for a slot (metrics read them at scrape time).
+  get running (): number {
+    return this.#running
+  }
+
+  get waiting (): number {
+    return this.#waiting.length
+  }
+
   // Flows being tracked (for tests and metrics): bounded by the tasks waiting and running.
   get flowCount (): number {
     return this.#flows.size

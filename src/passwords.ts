@@ -72,6 +72,15 @@ export class PasswordHasher {
     await this.verify(await this.#dummyHash, password, flow)
   }
 
+  // Hashes (verifications included) running now, and waiting for a slot.
+  get running (): number {
+    return this.#limiter.running
+  }
+
+  get queued (): number {
+    return this.#limiter.waiting
+  }
+
   // Clients and accounts with logins waiting or running (bounded by the queue).
   get flowCount (): number {
     return this.#limiter.flowCount

@@ -133,6 +133,11 @@ export class Sessions {
     }
   }
 
+  // Sessions of every user that are live now (not revoked, not expired), in the whole store.
+  countLive (): Promise<number> {
+    return this.#store.countLive(iso(this.#now()))
+  }
+
   listActive (userId: string): Promise<Session[]> {
     return this.#store.listActive(userId, iso(this.#now()))
   }

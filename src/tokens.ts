@@ -132,6 +132,10 @@ export class AccessTokenVerifier {
   readonly #isRevoked: (claims: AccessTokenClaims) => boolean
   readonly #toleranceSeconds: number
   readonly #now: () => number
+  // Look-ups that found the token in the cache, and that did not: plain integers on the hot path, read
+  // by the metrics at scrape time.
+  #hits = 0
+  #misses = 0
 
   // `isRevoked` is asked on every call, cached or not: it must answer from memory. `now` is the service's
   // clock (epoch ms).
@@ -149,6 +153,14 @@ export class AccessTokenVerifier {
     return this.#cache.size
   }
 
+  get cacheHits (): number {
+    return this.#hits
+  }
+
+  get cacheMisses (): number {
+    return this.#misses
+  }
+
   // The claims of the Bearer token in an Authorization header, or undefined if it has none or it is not
   // valid now; never throws.
   verifyAuthorization (header: string): AccessTokenClaims | undefined {
@@ -160,11 +172,13 @@ export class AccessTokenVerifier {
     const nowSeconds = this.#now() / 1000
     const cached = this.#cache.get(token)
     if (cached !== undefined) {
+      this.#hits++
       const live = cached.exp + this.#toleranceSeconds > nowSeconds
       if (live && !this.#isRevoked(cached)) return cached
       if (!live) this.#cache.delete(token)
       return undefined
     }
+    this.#misses++
     const key = this.#keyFor(tokenKid(token))
     if (key === undefined) return undefined
     let claims: AccessTokenClaims

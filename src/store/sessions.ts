@@ -147,6 +147,13 @@ export class SessionStore {
     return rows.map(toSession)
   }
 
+  // Sessions that are live at `now`: neither revoked nor expired (for the metrics, at scrape time).
+  async countLive (now: string): Promise<number> {
+    const row = await this.#db.selectFrom('sessions').select((eb) => eb.fn.countAll().as('count'))
+      .where('revoked_at', 'is', null).where('expires_at', '>', now).executeTakeFirstOrThrow()
+    return Number(row.count)
+  }
+
   // Revoked sessions whose access tokens may still be presented (exp after `liveAfter`): what the
   // in-memory revocation list loads (later revocations arrive through the change log).
   async revoked (liveAfter: string): Promise<Revoked[]> {

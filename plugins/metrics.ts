@@ -1,0 +1,35 @@
+import fp from 'fastify-plugin'
+import { throttled } from '../src/hints.js'
+import { MetricsAccess, ServiceMetrics } from '../src/metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    // The service's metrics (src/metrics.ts), served by GET /metrics (routes/metrics.ts).
+    metrics: ServiceMetrics
+    // Who may read them: loopback peers, or with METRICS_TOKEN whoever sends it.
+    metricsAccess: MetricsAccess
+  }
+}
+
+// Metrics for Prometheus (README, "Metrics"). Per request: one histogram observation when the answer has
+// been sent. Security events: counted from the audit record, where each is recorded once. The rest is read
+// when Prometheus scrapes.
+export default fp(async function metrics (fastify) {
+  const warn = throttled((level, message) => fastify.log[level](message))
+  const metrics = new ServiceMetrics({
+    tokenCache: fastify.accessTokens,
+    hasher: fastify.passwordHasher,
+    liveSessions: () => fastify.sessions.countLive(),
+    started: () => fastify.readiness.started,
+    now: fastify.clock,
+    warn: (message) => warn('warn', message)
+  })
+  fastify.decorate('metrics', metrics)
+  fastify.decorate('metricsAccess', new MetricsAccess(fastify.config.METRICS_TOKEN))
+  fastify.audit.observe((record) => metrics.record(record))
+  // A callback hook (no promise a request); the route's pattern, never the URL; the time Fastify measured.
+  fastify.addHook('onResponse', function observeRequest (request, reply, done) {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
+    done()
+  })
+}, { name: 'metrics', dependencies: ['env', 'readiness', 'store', 'audit', 'authenticate'] })

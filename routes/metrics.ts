@@ -1,0 +1,34 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { METRICS_CONTENT_TYPE } from '../src/metrics.js'
+import { ErrorResponse } from '../src/schemas.js'
+
+// Prometheus scrapes here (README, "Metrics"). Anyone else gets the 404 of a route that does not exist:
+// the same answer, so the endpoint is not advertised. Not rate-limited (no per-address limit applies), and
+// answered under pressure too (an overloaded instance is when its metrics matter). Hidden from the OpenAPI
+// document: it is for operators, not API clients.
+const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/metrics', {
+    config: { pressureHandler: () => undefined },
+    schema: {
+      hide: true,
+      summary: 'Metrics in Prometheus text format (loopback peers, or with METRICS_TOKEN as a Bearer token)',
+      response: { 200: Type.String(), 404: ErrorResponse }
+    }
+  }, async function (request, reply) {
+    const { headers } = request
+    const scrape = {
+      peerAddress: request.socket.remoteAddress, // the socket's: request.ip is what X-Forwarded-For says
+      authorization: headers.authorization,
+      forwarded: headers['x-forwarded-for'] !== undefined || headers.forwarded !== undefined
+    }
+    if (!fastify.metricsAccess.allows(scrape)) {
+      request.log.debug(fastify.metricsAccess.tokenRequired ? 'metrics: refused, no or a wrong token' : 'metrics: refused, not a loopback peer')
+      return reply.callNotFound()
+    }
+    const text = await fastify.metrics.exposition()
+    return reply.type(METRICS_CONTENT_TYPE).header('cache-control', 'no-store').send(text)
+  })
+}
+
+export default metrics
