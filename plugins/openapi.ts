@@ -31,7 +31,8 @@ const TAGS = [
   { name: 'account', description: "The caller's own account and sessions" },
   { name: 'admin', description: 'User administration (role admin)' },
   { name: 'keys', description: 'What other services need to verify our tokens' },
-  { name: 'health', description: 'Liveness and readiness, for orchestrators' }
+  { name: 'health', description: 'Liveness and readiness, for orchestrators' },
+  { name: 'operations', description: 'Metrics, for Prometheus (loopback peers, or METRICS_TOKEN)' }
 ]
 
 // OpenAPI 3 from the route schemas (@fastify/swagger), and Swagger UI at /docs with the document at

@@ -5,15 +5,18 @@ import { ErrorResponse } from '../src/schemas.js'
 
 // Prometheus scrapes here (README, "Metrics"). Anyone else gets the 404 of a route that does not exist:
 // the same answer, so the endpoint is not advertised. Not rate-limited (no per-address limit applies), and
-// answered under pressure too (an overloaded instance is when its metrics matter). Hidden from the OpenAPI
-// document: it is for operators, not API clients.
+// answered under pressure too (an overloaded instance is when its metrics matter). In the OpenAPI
+// document like every route, under the tag "operations".
 const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/metrics', {
     config: { pressureHandler: () => undefined },
     schema: {
-      hide: true,
       summary: 'Metrics in Prometheus text format (loopback peers, or with METRICS_TOKEN as a Bearer token)',
-      response: { 200: Type.String(), 404: ErrorResponse }
+      tags: ['operations'],
+      response: {
+        200: Type.String({ description: 'Prometheus text exposition format 0.0.4' }),
+        404: { ...ErrorResponse, description: 'Not a loopback peer, or without the right METRICS_TOKEN: the answer of a route that does not exist' }
+      }
     }
   }, async function (request, reply) {
     const { headers } = request

@@ -45,7 +45,8 @@ const EXPECTED: Record<string, number[]> = {
   'GET /.well-known/jwks.json': [200, 503],
   'GET /.well-known/openid-configuration': [200, 503],
   'GET /health/live': [200, 503],
-  'GET /health/ready': [200, 503]
+  'GET /health/ready': [200, 503],
+  'GET /metrics': [200, 404, 503]
 }
 
 const ADMIN_PASSWORD = 'docs test operator passphrase 7'
