@@ -133,7 +133,8 @@ export class Sessions {
     }
   }
 
-  listActive (userId: string): Promise<Session[]> {
+  // One user's active sessions, or every user's (the CLI's `sessions list`).
+  listActive (userId?: string): Promise<Session[]> {
     return this.#store.listActive(userId, iso(this.#now()))
   }
 
