@@ -9,6 +9,7 @@
 //   node scripts/ensure-built.mjs            build if out of date (npm start, npm run cli, npm run dev)
 //   node scripts/ensure-built.mjs --force    build whatever the dates say (npm run build)
 //   node scripts/ensure-built.mjs --quiet    as without flags, silent when dist/ is up to date (npm run cli)
+//   node scripts/ensure-built.mjs --check    never builds: exit 0 when up to date, 3 when not (tests)
 //   node scripts/ensure-built.mjs --prepare  as without flags, but only a warning where TypeScript is not
 //                                            installed (npm's prepare, also run by `npm ci --omit=dev`)
 import { spawnSync } from 'node:child_process'
@@ -50,6 +51,11 @@ const why = args.has('--force') ? 'build asked for' : stale()
 if (why === undefined) {
   if (!args.has('--quiet')) say('dist/ is up to date')
   process.exit(0)
+}
+
+if (args.has('--check')) {
+  say(`out of date: ${why}`)
+  process.exit(3)
 }
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')

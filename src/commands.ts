@@ -1,13 +1,18 @@
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { AccountError, NoSuchUserError } from './accounts.js'
 import { Audit } from './audit.js'
-import { ConfigSchema, type Config } from './config.js'
+import type { Config } from './config.js'
 import { DomainError } from './errors.js'
-import { loadConfig } from './load-config.js'
-import { withServices, type Services } from './services.js'
-import { connectDatabase, databaseOptions, isPostgresUrl, isStoreUnavailable } from './store/database.js'
-import { MIGRATIONS } from './store/migrations.js'
+import type { Services } from './services.js'
+
+// The domain, the store's drivers and the configuration's schema are loaded by the commands that use
+// them, not for `--help` or a usage error: those answer at once.
+const loadConfig = async (env: NodeJS.ProcessEnv) => (await import('./load-config.js')).loadConfig(env)
+const database = () => import('./store/database.js')
+const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
+class NoSuchUserError extends DomainError {
+  constructor (what: string) { super('not-found', what) }
+}
 
 // A mistake in the command line: exit code 2, with the usage of the command it concerns.
 export class UsageError extends Error {
@@ -42,7 +47,7 @@ async function readPassword (io: CliIo, confirm: boolean): Promise<string> {
     muted = true
   })
   const password = await ask('Password: ')
-  if (confirm && password !== await ask('Repeat password: ')) throw new AccountError('the passwords do not match')
+  if (confirm && password !== await ask('Repeat password: ')) throw new DomainError('invalid', 'the passwords do not match')
   return password
 }
 
@@ -83,17 +88,18 @@ function rolesArgs (args: string[]): { name: string, change?: { add: string } | 
 // The domain for one command: the configuration from the environment (as the server reads it), the
 // database opened and brought up to date, closed after. A database that cannot be reached is one line.
 async function withDomain<T> (io: CliIo, use: (services: Services, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig(io.env)
+  const config = await loadConfig(io.env)
+  const { withServices } = await import('./services.js')
   try {
     return await withServices(config, (services) => use(services, config), (message) => { io.stderr.write(`warning: ${message}\n`) })
   } catch (err) {
-    throw unavailable(err, config)
+    throw await unavailable(err, config)
   }
 }
 
 // An error that means the store cannot be reached, said with where it is (its password masked).
-function unavailable (err: unknown, config: Config): unknown {
-  if (!isStoreUnavailable(err)) return err
+async function unavailable (err: unknown, config: Config): Promise<unknown> {
+  if (!(await database()).isStoreUnavailable(err)) return err
   const what = isPostgresUrl(config.DATABASE_URL) ? 'cannot reach the database' : 'cannot use the database'
   const reason = describe(err)
   return new Error(`${what} ${maskUrl(config.DATABASE_URL)}: ${reason}` +
@@ -119,9 +125,10 @@ const URLS = new Set(['DATABASE_URL', 'REDIS_URL'])
 
 // `config check`: the environment validated exactly as the server validates it (the schema, then the
 // rules between variables), and the settings that result, secrets masked.
-function configCheck (io: CliIo): void {
+async function configCheck (io: CliIo): Promise<void> {
   const env = io.env
-  const config = loadConfig(env) as Record<string, unknown>
+  const config = await loadConfig(env) as Record<string, unknown>
+  const { ConfigSchema } = await import('./config.js')
   // loadConfig loads .env into process.env when it reads process.env: what was set is known after.
   const given = (name: string) => env[name] !== undefined
   const names = Object.keys(ConfigSchema.properties).sort()
@@ -140,12 +147,14 @@ function configCheck (io: CliIo): void {
 
 // `migrate`: the store's schema brought up to date, saying what ran.
 async function migrate (io: CliIo): Promise<void> {
-  const config = loadConfig(io.env)
+  const config = await loadConfig(io.env)
+  const { connectDatabase, databaseOptions } = await database()
+  const { MIGRATIONS } = await import('./store/migrations.js')
   const store = connectDatabase(config.DATABASE_URL, databaseOptions(config))
   try {
     await store.open()
   } catch (err) {
-    throw unavailable(err, config)
+    throw await unavailable(err, config)
   } finally {
     await store.db.destroy()
   }
@@ -287,7 +296,7 @@ const COMMANDS: Command[] = [
   { words: ['keys', 'list'], args: '', summary: 'each signing key with its state', help: 'Lists each signing key: kid, algorithm, state (pending, active, verifying, retired), when it signs\nfrom and when it retires. No key material is printed.', run: (a, io) => keys('list', a, io) },
   { words: ['keys', 'rotate'], args: '', summary: 'publish a new signing key', help: 'Publishes a new signing key now; it signs after KEY_PUBLISH_DELAY, and the previous key still verifies\nuntil the tokens it signed have expired. Not possible with a shared JWT_SECRET (HS256).', run: (a, io) => keys('rotate', a, io) },
   { words: ['migrate'], args: '', summary: 'bring the store\'s schema up to date', help: 'Brings the store\'s schema up to date and says which migrations ran. The service also does this when it\nstarts; this runs it ahead, say before a rolling upgrade. Safe to run while instances are running.', run: async (a, io) => { noArgs(a, 'migrate'); await migrate(io) } },
-  { words: ['config', 'check'], args: '', summary: 'validate the environment; print the settings', help: 'Validates the environment (and .env) exactly as the server does at start, the rules between variables\nincluded, and prints every setting in effect, "(default)" where the variable is not set. Secrets are\nmasked: JWT_SECRET, KEY_ENCRYPTION_KEY, ADMIN_PASSWORD, METRICS_TOKEN, and the passwords in DATABASE_URL\nand REDIS_URL. Exit 1 with the problem, naming the variable, when the server would refuse to start.', run: async (a, io) => { noArgs(a, 'config check'); configCheck(io) } }
+  { words: ['config', 'check'], args: '', summary: 'validate the environment; print the settings', help: 'Validates the environment (and .env) exactly as the server does at start, the rules between variables\nincluded, and prints every setting in effect, "(default)" where the variable is not set. Secrets are\nmasked: JWT_SECRET, KEY_ENCRYPTION_KEY, ADMIN_PASSWORD, METRICS_TOKEN, and the passwords in DATABASE_URL\nand REDIS_URL. Exit 1 with the problem, naming the variable, when the server would refuse to start.', run: async (a, io) => { noArgs(a, 'config check'); await configCheck(io) } }
 ]
 
 const GROUPS: Record<string, string> = { users: 'Users', sessions: 'Sessions', keys: 'Signing keys', config: 'Configuration' }
