@@ -29,7 +29,8 @@ t.test('--help, -h and help on the CLI, every group and every command: usage on 
   }
   for (const words of COMMANDS) {
     const usage = new RegExp(`^usage: auth-service ${words.join(' ')}\\b[^\\n]*\\n\\n\\S`) // the usage line, then the details
-    forms.push([[...words, '--help'], usage], [[...words, '-h'], usage], [['help', ...words], usage])
+    forms.push([[...words, '--help'], usage], [['help', ...words], usage])
+    if (words[0] === 'users' || words.length === 1) forms.push([[...words, '-h'], usage]) // -h is --help: a few suffice
   }
   forms.push([['users', 'add', 'bob', '--help'], /^usage: auth-service users add NAME\n/])
   forms.push([['users', 'roles', 'bob', '--add', 'x', '--help'], /^usage: auth-service users roles NAME/])
