@@ -8,7 +8,7 @@ import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
 import type { TrustProxy } from './config.js'
 import { draining } from './draining.js'
-import { loadServerSettings } from './load-config.js'
+import { loadConfig, loadServerSettings } from './load-config.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
 // sit beside src/.
@@ -125,10 +125,17 @@ const DRAINING_BODY = JSON.stringify({ statusCode: 503, error: 'Service Unavaila
 
 // TRUST_PROXY (README, "Client addresses behind a proxy") is a server option: which peers may tell us the
 // client's address in X-Forwarded-For, and so whose address request.ip (the rate limits' key) is. Read from
-// the environment now, when fastify-cli imports this module (after loading .env); a bad value stops the
-// start here with the variable's name. Left out when false, so that server options given by the caller
-// (the tests' helper, from its own env) are not overridden by this process's environment.
-const { trustProxy } = loadServerSettings()
+// the environment now, when fastify-cli imports this module (after loading .env). A bad value is not thrown
+// here, where fastify-cli would print it with a stack: app() checks the whole environment first and stops
+// the start with one line naming the variable. Left out when false, so that server options given by the
+// caller (the tests' helper, from its own env) are not overridden by this process's environment.
+const trustProxy = ((): TrustProxy => {
+  try {
+    return loadServerSettings().trustProxy
+  } catch {
+    return false // reported by app()
+  }
+})()
 
 // Server options, used by `fastify start -o` and by the tests through fastify-cli's helper alike. The app
 // refuses to start without them (see below).
@@ -170,12 +177,36 @@ export default async function app (fastify: FastifyInstance, opts: EnvPluginOpti
   // `fastify start` without -o would run the app with Fastify's defaults: a 1 MiB body limit, type
   // coercion, unknown fields dropped silently, no log redaction, no request timeouts. No silent downgrade.
   if (!OPTIONS_APPLIED.has(fastify.server)) {
-    throw new Error('the server options were not applied: start the service with `fastify start -o dist/src/app.js`, as `npm start` does')
+    return startupFailed(fastify, opts, new Error('the server options were not applied: start the service with `fastify start -o dist/src/app.js`, as `npm start` does'))
   }
-  // The environment as the env plugin will read it (opts.env laid over process.env), before anything starts.
-  checkTrustProxy(TRUST_PROXY_APPLIED.get(fastify.server), loadServerSettings({ ...process.env, ...opts.env }).trustProxy)
-  await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure } })
-  await fastify.register(AutoLoad, { dir: join(root, 'routes') })
+  try {
+    // The environment as the env plugin will read it (opts.env laid over process.env), checked whole
+    // before anything starts: the schema and the rules between variables, as the env plugin and
+    // `auth-service config check` check it.
+    const env = { ...process.env, ...opts.env }
+    loadConfig(env)
+    checkTrustProxy(TRUST_PROXY_APPLIED.get(fastify.server), loadServerSettings(env).trustProxy)
+    // Fastify runs onClose hooks last-added first: added before every plugin, this runs after all of theirs
+    // (the store, Redis, the change feed and the timers closed), the last line of a shutdown
+    // (plugins/shutdown.ts logs the first ones).
+    fastify.addHook('onClose', async () => { fastify.log.info('stopped: connections, store and subscriptions closed') })
+    await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure } })
+    await fastify.register(AutoLoad, { dir: join(root, 'routes') })
+  } catch (err) {
+    return startupFailed(fastify, opts, err)
+  }
+}
+
+// A start that fails before the server can listen (a bad environment, a plugin that cannot load). Under
+// fastify-cli (`npm start`, `fastify start -o`) the error would reach Node or fastify-cli, which print it
+// with its stack and properties, the one useful line lost among twenty: here it is one fatal log line,
+// `start-up failed: env/ACCESS_TOKEN_TTL must be integer`, and exit code 1, as when start-up fails later
+// (plugins/readiness.ts). A caller that handles failures itself (the tests, with onStartupFailure) gets
+// the error instead: app.ready() rejects with it.
+function startupFailed (fastify: FastifyInstance, opts: ReadinessOptions, err: unknown): never {
+  if (opts.onStartupFailure) throw err
+  fastify.log.fatal(`start-up failed: ${err instanceof Error ? err.message : String(err)}`)
+  process.exit(1)
 }
 
 // The server must trust exactly the proxies TRUST_PROXY names: fastify-cli's own --trust-proxy-* options

@@ -9,7 +9,7 @@ import { usernameKey } from './usernames.js'
 export const AUDIT_EVENTS = [
   'login_succeeded', 'login_failed', 'login_throttled', 'rate_limited',
   'token_refreshed', 'refresh_reuse_detected', 'logged_out',
-  'password_changed', 'user_created', 'user_disabled', 'user_enabled', 'role_changed',
+  'password_changed', 'user_created', 'user_disabled', 'user_enabled', 'role_changed', 'session_revoked',
   'key_rotated', 'admin_created'
 ] as const
 export type AuditEvent = typeof AUDIT_EVENTS[number]

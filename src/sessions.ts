@@ -138,7 +138,8 @@ export class Sessions {
     return this.#store.countLive(iso(this.#now()))
   }
 
-  listActive (userId: string): Promise<Session[]> {
+  // One user's active sessions, or every user's (the CLI's `sessions list`).
+  listActive (userId?: string): Promise<Session[]> {
     return this.#store.listActive(userId, iso(this.#now()))
   }
 

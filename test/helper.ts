@@ -267,11 +267,12 @@ export async function answering (url: string, service: Service): Promise<void> {
   }
 }
 
-// What `npm start` runs once it has built: the script's own command line from package.json, through sh as
-// npm runs it, without the build step (which would delete dist/ under the other tests).
+// What `npm start` runs once dist/ is built: the script's own command line from package.json, through sh as
+// npm runs it, without the build step (which, should a source be newer than the build, would rebuild dist/
+// under the other tests; test/start.test.ts runs the whole script).
 export async function npmStartCommand (): Promise<string> {
   const { scripts } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  return scripts.start.replace(/^npm run build && /, '')
+  return scripts.start.replace(/^(npm run build|node scripts\/ensure-built\.mjs) && /, '')
 }
 
 // In a process group of its own, so that a test can end the whole group whatever the shell did.

@@ -149,7 +149,7 @@ t.test('the app refuses options that are only partly its own', async (t) => {
   ]
   for (const [name, serverOptions] of partial) {
     const fastify = Fastify(serverOptions)
-    fastify.register(app, { env: testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }) })
+    fastify.register(app, { env: testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' }), onStartupFailure: () => {} })
     const refused = await fastify.ready().then(() => undefined, (err: Error) => err)
     t.match(String(refused), /the server options were not applied/, name)
     await fastify.close().catch(() => {})

@@ -44,6 +44,8 @@ export interface Store {
   db: Db
   open (): Promise<void>
   readonly opened: boolean
+  // The migrations the last open() ran (`auth-service migrate` says which).
+  readonly migrated: string[]
 }
 
 export function connectDatabase (url: string, options: DatabaseOptions = {}): Store {
@@ -52,14 +54,16 @@ export function connectDatabase (url: string, options: DatabaseOptions = {}): St
   else if (url.startsWith('sqlite:')) base = openSqlite(url.slice('sqlite:'.length), options)
   else throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
   const gate = new StoreGate()
+  let migrated: string[] = []
   return {
     db: base.withPlugin(gate),
     async open () {
       if (gate.open) return
-      await migrateToLatest(base)
+      migrated = await migrateToLatest(base)
       gate.open = true
     },
-    get opened () { return gate.open }
+    get opened () { return gate.open },
+    get migrated () { return migrated }
   }
 }
 

@@ -147,20 +147,27 @@ const migrations: Record<string, Migration> = {
   }
 }
 
-export async function migrateToLatest (db: Kysely<any>): Promise<void> {
-  await migrate(db)
+// Runs the migrations not run yet, in order; the names of those it ran (none: the schema was up to date).
+export async function migrateToLatest (db: Kysely<any>): Promise<string[]> {
+  return migrate(db)
 }
 
 // Up to and including the migration named: a store as an older version left it (tests of an upgrade).
-export async function migrateUpTo (db: Kysely<any>, name: string): Promise<void> {
-  await migrate(db, name)
+export async function migrateUpTo (db: Kysely<any>, name: string): Promise<string[]> {
+  return migrate(db, name)
 }
 
-async function migrate (db: Kysely<any>, upTo?: string): Promise<void> {
+// Every migration this version knows, in order.
+export const MIGRATIONS = Object.keys(migrations).sort()
+
+async function migrate (db: Kysely<any>, upTo?: string): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
   const { error, results } = upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(upTo)
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`, { cause: error })
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    const message = (error as Error).message ?? String(error)
+    // Before any migration ran (the database unreachable, say), the error is the database's, not a migration's.
+    throw new Error(failed ? `database migration ${failed} failed: ${message}` : message, { cause: error })
   }
+  return (results ?? []).filter((r) => r.status === 'Success' && r.direction === 'Up').map((r) => r.migrationName)
 }

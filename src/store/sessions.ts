@@ -140,10 +140,11 @@ export class SessionStore {
     return revoked
   }
 
-  async listActive (userId: string, now: string): Promise<Session[]> {
-    const rows = await this.#db.selectFrom('sessions').selectAll()
-      .where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now)
-      .orderBy('created_at', 'desc').execute()
+  // The user's sessions that are neither revoked nor expired, newest first; every user's without userId.
+  async listActive (userId: string | undefined, now: string): Promise<Session[]> {
+    let query = this.#db.selectFrom('sessions').selectAll().where('revoked_at', 'is', null).where('expires_at', '>', now)
+    if (userId !== undefined) query = query.where('user_id', '=', userId)
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id').execute()
     return rows.map(toSession)
   }
 
