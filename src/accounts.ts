@@ -6,7 +6,7 @@ import { passwordSizeProblem, type PasswordPolicy } from './password-policy.js'
 import { normalizePassword } from './passwords.js'
 import type { Sessions } from './sessions.js'
 import type { CredentialChange, User, UserStore } from './store/users.js'
-import { normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
+import { casedSkeletons, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
 export class AccountError extends DomainError {
@@ -93,7 +93,7 @@ export class Accounts {
     if (problem) throw new AccountError(problem)
     const name = normalizeUsername(username)
     const passwordHash = await this.#hasher.hash(normalizePassword(password))
-    return this.#users.insert({ id: randomUUID(), username: name, key: usernameKey(name), skeleton: usernameSkeleton(name), passwordHash, roles }, this.#iso())
+    return this.#users.insert({ id: randomUUID(), username: name, key: usernameKey(name), skeleton: usernameSkeleton(name), cased: casedSkeletons(name), passwordHash, roles }, this.#iso())
   }
 
   // The user's own change: the current password must be right. Every other session ends, logins in flight

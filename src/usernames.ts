@@ -65,6 +65,16 @@ export function usernameSkeleton (name: string): string {
   return current
 }
 
+// The skeletons of the name as it is shown (`display`, NFKC, its own case) and in capitals (`upper`),
+// without lower-casing afterwards. The lower-case key above cannot see what only capitals confuse:
+// 'I' and 'l' are one glyph in many fonts, so 'BlLL' is 'BILL' on screen and 'ADMlN' is 'ADMIN', which
+// is admin's name too. A new name is refused when either of these meets either of an existing user's
+// (cross: 'ADMlN' as shown meets 'admin' in capitals), as well as when the lower-case keys meet.
+export function casedSkeletons (name: string): { display: string, upper: string } {
+  const shown = normalizeUsername(name)
+  return { display: skeleton(shown).replace(DOT_ON_SOFT_DOTTED, '$1'), upper: skeleton(shown.toUpperCase()) }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Mixed scripts: UTS #39 §5.2 "Highly Restrictive", with the resolved script sets of §5.1 computed from
 // Script_Extensions by the regular expression engine's own Unicode data (no package).

@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
-import { KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/usernames.js'
+import { casedSkeletons, KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/usernames.js'
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './helper.js'
 
 const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }
@@ -149,7 +149,7 @@ t.test('the look-alike check and the insert are one step: ten inserts racing, tw
   const passwordHash = await app.passwordHasher.hash(PASSWORD)
   for (let round = 0; round < 20; round++) {
     const settled = await Promise.allSettled(variants.map((v) => app.store.users.insert({
-      id: `r${round}-${v}`, username: `${v}${round}`, key: `${v}${round}`, skeleton: usernameSkeleton(`${v}${round}`), passwordHash, roles: []
+      id: `r${round}-${v}`, username: `${v}${round}`, key: `${v}${round}`, skeleton: usernameSkeleton(`${v}${round}`), cased: casedSkeletons(`${v}${round}`), passwordHash, roles: []
     }, new Date().toISOString())))
     const created = settled.filter((s) => s.status === 'fulfilled').length
     const refused = settled.filter((s) => s.status === 'rejected' && (s.reason as Error).message === TAKEN.message).length
@@ -233,4 +233,18 @@ t.test('migration 0006 backfills the skeletons of existing users; look-alikes al
   const another = await signup(app, 'c\u0251rol') // Latin alpha
   t.equal(another.statusCode, 409, 'no third one can be made')
   t.same(another.json(), TAKEN)
+  const cased = await app.db.selectFrom('users').select(['username', 'username_skeleton_display', 'username_skeleton_upper']).where('username', '=', 'carol').execute()
+  t.same(cased, [{ username: 'carol', username_skeleton_display: casedSkeletons('carol').display, username_skeleton_upper: casedSkeletons('carol').upper }], 'migration 0007 backfills the cased skeletons')
+})
+
+t.test('look-alikes only capitals show: a small L for a capital I (found by the red team)', async (t) => {
+  const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true', ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'bootstrap-password' }))
+  t.equal((await signup(app, 'BILL')).statusCode, 201)
+  for (const [name, what] of [['BlLL', 'beside BILL, as shown'], ['ADMlN', 'beside admin, which is ADMIN too'], ['B1LL', 'a digit one for the I']] as const) {
+    const res = await signup(app, name)
+    t.equal(res.statusCode, 409, `${name}: ${what}`)
+    t.same(res.json(), TAKEN)
+  }
+  t.equal((await signup(app, 'BELL')).statusCode, 201, 'a name that only shares letters is fine')
+  t.equal((await signup(app, 'admiral')).statusCode, 201, 'and one that only starts alike')
 })

@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from 'kysely'
 import { Migrator } from 'kysely'
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config.js'
-import { usernameSkeleton } from '../usernames.js'
+import { casedSkeletons, usernameSkeleton } from '../usernames.js'
 import { identityColumn } from './dialect.js'
 
 // Versioned, ordered by name, run at every start; Kysely records what has run and takes a lock,
@@ -143,6 +143,27 @@ const migrations: Record<string, Migration> = {
     async down (db: Kysely<any>) {
       await db.schema.dropIndex('users_username_skeleton').execute()
       await db.schema.alterTable('users').dropColumn('username_skeleton').execute()
+    }
+  },
+  // Look-alikes that only capitals show ('BlLL' beside 'BILL', 'ADMlN' beside admin): the skeletons of each
+  // name as shown and in capitals (src/usernames.ts casedSkeletons), indexed, not unique (as 0006).
+  '0007_username_skeleton_cased': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('users').addColumn('username_skeleton_display', 'text').execute()
+      await db.schema.alterTable('users').addColumn('username_skeleton_upper', 'text').execute()
+      const users = await db.selectFrom('users').select(['id', 'username']).execute()
+      for (const user of users) {
+        const { display, upper } = casedSkeletons(user.username)
+        await db.updateTable('users').set({ username_skeleton_display: display, username_skeleton_upper: upper }).where('id', '=', user.id).execute()
+      }
+      await db.schema.createIndex('users_username_skeleton_display').on('users').column('username_skeleton_display').execute()
+      await db.schema.createIndex('users_username_skeleton_upper').on('users').column('username_skeleton_upper').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropIndex('users_username_skeleton_upper').execute()
+      await db.schema.dropIndex('users_username_skeleton_display').execute()
+      await db.schema.alterTable('users').dropColumn('username_skeleton_upper').execute()
+      await db.schema.alterTable('users').dropColumn('username_skeleton_display').execute()
     }
   }
 }

@@ -7,6 +7,8 @@ export interface UsersTable {
   username: string
   username_key: string
   username_skeleton: string | null // usernameSkeleton(username): look-alike names share it (null only in rows written by a version before 0006)
+  username_skeleton_display: string | null // casedSkeletons(username).display (null before 0007)
+  username_skeleton_upper: string | null // casedSkeletons(username).upper (null before 0007)
   password_hash: string
   disabled: Generated<number>
   roles: Generated<string> // comma-separated

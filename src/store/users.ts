@@ -87,23 +87,32 @@ export class UserStore {
     return row && toUser(row)
   }
 
-  // A new user, unless one with the same key (UsernameTakenError) or the same skeleton (a look-alike name,
-  // UsernameTooSimilarError) exists. The check and the insert are one transaction that signups of the same
-  // skeleton take in turns: an advisory lock on the skeleton on PostgreSQL (at READ COMMITTED two racers
-  // would each see no look-alike and both insert, the skeleton column not being unique); on SQLite the
-  // transaction holds the write lock from its start (BEGIN IMMEDIATE).
-  async insert (user: { id: string, username: string, key: string, skeleton: string, passwordHash: string, roles: string[] }, now: string): Promise<User> {
-    const { skeleton, key, ...fields } = user
+  // A new user, unless one with the same key (UsernameTakenError) or a look-alike name exists (the same
+  // lower-case skeleton, or a cased skeleton meeting one of theirs: UsernameTooSimilarError). The check and
+  // the insert are one transaction, and new users take turns: an advisory lock on PostgreSQL (at READ
+  // COMMITTED two racers would each see no look-alike and both insert, no skeleton column being unique;
+  // one lock for all, since look-alikes can meet through different keys, and users are made rarely); on
+  // SQLite the transaction holds the write lock from its start (BEGIN IMMEDIATE).
+  async insert (user: { id: string, username: string, key: string, skeleton: string, cased: { display: string, upper: string }, passwordHash: string, roles: string[] }, now: string): Promise<User> {
+    const { skeleton, cased, key, ...fields } = user
+    const shapes = [cased.display, cased.upper]
     try {
       await this.#db.transaction().execute(async (trx) => {
-        await lockFor(trx, `username:${skeleton}`)
+        await lockFor(trx, 'username:new')
         if (await trx.selectFrom('users').select('id').where('username_key', '=', key).executeTakeFirst()) throw new UsernameTakenError()
-        if (await trx.selectFrom('users').select('id').where('username_skeleton', '=', skeleton).limit(1).executeTakeFirst()) throw new UsernameTooSimilarError()
+        const similar = await trx.selectFrom('users').select('id').where((eb) => eb.or([
+          eb('username_skeleton', '=', skeleton),
+          eb('username_skeleton_display', 'in', shapes),
+          eb('username_skeleton_upper', 'in', shapes)
+        ])).limit(1).executeTakeFirst()
+        if (similar) throw new UsernameTooSimilarError()
         await trx.insertInto('users').values({
           id: user.id,
           username: user.username,
           username_key: key,
           username_skeleton: skeleton,
+          username_skeleton_display: cased.display,
+          username_skeleton_upper: cased.upper,
           password_hash: user.passwordHash,
           password_normalized: 1,
           roles: user.roles.join(','),
