@@ -178,6 +178,19 @@ t.test('a success changes nothing another address can see (no one learns that, o
   t.equal(after.body, before.body)
 })
 
+t.test('a throttled login is one audit record login_throttled, with the keyed name hash, never the name', async (t) => {
+  const { buildWithLogs } = await import('./helper.js')
+  const { app, lines } = await buildWithLogs(t, testEnv(t, { LOGIN_THROTTLE_FREE_FAILURES: '1' }))
+  t.equal((await loginFrom(app, '198.51.100.77', 'typed-into-the-name-field', WRONG)).statusCode, 401)
+  const refused = await loginFrom(app, '198.51.100.77', 'typed-into-the-name-field', WRONG)
+  t.equal(refused.statusCode, 429)
+  const records = lines.map((l) => JSON.parse(l) as { audit?: Record<string, unknown> }).filter((l) => l.audit?.event === 'login_throttled').map((l) => l.audit!)
+  t.equal(records.length, 1, 'one record')
+  t.same(Object.keys(records[0]).sort(), ['event', 'ip', 'reqId', 'retryAfter', 'userAgent', 'usernameHash'], 'its fields')
+  t.match(records[0], { ip: '198.51.100.77', userAgent: 'throttle-test', usernameHash: app.audit.nameHash('typed-into-the-name-field'), retryAfter: 1 })
+  t.notOk(lines.some((l) => l.includes('typed-into-the-name-field')), 'the typed name is in no line')
+})
+
 t.test('one address may hold only its share of the hashing queue: 429 beyond it, others still queue', async (t) => {
   const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '100', LOGIN_THROTTLE_FREE_FAILURES: '1000', LOGIN_THROTTLE_ACCOUNT_FAILURES: '1000' }))
   await addUser(app, 'bob', PASSWORD)
