@@ -163,7 +163,10 @@ t.test('TRUST_PROXY', async (t) => {
     const bad = startService({ ...testEnv(t), TRUST_PROXY: '10.0.0.0/99' }, await freePort())
     t.teardown(() => { bad.child.kill('SIGKILL') })
     t.not(await bad.exited, 0, 'exits')
-    t.match(bad.output(), /env\/TRUST_PROXY must be false, true, a hop count \(1 to 10\), or a comma-separated list of proxy addresses or CIDRs \(10\.0\.0\.0\/8\): "10\.0\.0\.0\/99" has a prefix length/)
+    // One fatal line (JSON) that names the variable and the entry at fault.
+    const fatal = bad.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number, msg: string }).filter((l) => l.level === 60)
+    t.equal(fatal.length, 1, 'one fatal line')
+    t.match(fatal[0]?.msg, /env\/TRUST_PROXY must be false, true, a hop count \(1 to 10\), or a comma-separated list of proxy addresses or CIDRs \(10\.0\.0\.0\/8\): "10\.0\.0\.0\/99" has a prefix length/)
 
     const port = await freePort()
     const good = startService(testEnv(t, { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_LOGIN: '1' }), port)
