@@ -34,7 +34,8 @@ export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
   })
   fastify.addHook('onReady', async () => {
     readiness.whenReady().then(() => fastify.log.info('ready: store, keys and change feed loaded'), (err) => {
-      fastify.log.fatal({ err }, `start-up failed: ${(err as Error).message}`)
+      // One line, the message alone (no stack): what to fix, said once (a crash loop repeats it).
+      fastify.log.fatal(`start-up failed: ${(err as Error).message}`)
       onFailure(err)
     })
     readiness.run((level, fields, message) => fastify.log[level](fields, message)).catch(() => {})

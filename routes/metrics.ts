@@ -7,6 +7,8 @@ import { ErrorResponse } from '../src/schemas.js'
 // the same answer, so the endpoint is not advertised. Not rate-limited (no per-address limit applies), and
 // answered under pressure too (an overloaded instance is when its metrics matter). In the OpenAPI
 // document like every route, under the tag "operations".
+const FORWARDING = /^(forwarded|via|x-forwarded-.*|x-real-ip|cf-connecting-ip|true-client-ip|x-client-ip|x-cluster-client-ip|fastly-client-ip)$/
+
 const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/metrics', {
     config: { pressureHandler: () => undefined },
@@ -23,7 +25,10 @@ const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
     const scrape = {
       peerAddress: request.socket.remoteAddress, // the socket's: request.ip is what X-Forwarded-For says
       authorization: headers.authorization,
-      forwarded: headers['x-forwarded-for'] !== undefined || headers.forwarded !== undefined
+      // Any sign of a proxy in front (a same-host nginx would otherwise expose /metrics to everyone it
+      // serves): Forwarded, Via, X-Forwarded-*, X-Real-IP, CF-Connecting-IP, True-Client-IP. A proxy that
+      // adds none of them cannot be told apart: README says to set METRICS_TOKEN behind one.
+      forwarded: Object.keys(headers).some((name) => FORWARDING.test(name))
     }
     if (!fastify.metricsAccess.allows(scrape)) {
       request.log.debug(fastify.metricsAccess.tokenRequired ? 'metrics: refused, no or a wrong token' : 'metrics: refused, not a loopback peer')

@@ -115,13 +115,21 @@ function describe (err: unknown): string {
   return err.cause !== undefined ? describe(err.cause) : (err as { code?: string }).code ?? err.name
 }
 
-// The password in a database or Redis URL (user:password@, or ?password=), masked.
+// The password in a URL (user:password@, up to the last @ before the path, since parsers take an
+// unencoded @ as part of it; or any query parameter whose name, decoded, holds "pass": password,
+// sslpassword, pass%77ord…), masked.
 export function maskUrl (url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/gi, '$1***')
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:?#]*):[^/?#]*@/i, '$1:***@')
+    .replace(/([?&])([^=&]*)=([^&#]*)/g, (whole, sep: string, name: string) => {
+      let decoded = name
+      try { decoded = decodeURIComponent(name) } catch {}
+      return /pass/i.test(decoded) ? `${sep}${name}=***` : whole
+    })
 }
 
 const SECRETS = new Set(['JWT_SECRET', 'KEY_ENCRYPTION_KEY', 'ADMIN_PASSWORD', 'METRICS_TOKEN'])
-const URLS = new Set(['DATABASE_URL', 'REDIS_URL'])
+const URLS = new Set(['DATABASE_URL', 'REDIS_URL', 'BREACHED_PASSWORD_API_URL', 'PUBLIC_URL'])
 
 // `config check`: the environment validated exactly as the server validates it (the schema, then the
 // rules between variables), and the settings that result, secrets masked.
@@ -370,7 +378,8 @@ async function run (argv: string[], io: CliIo): Promise<void> {
   const [first, second] = argv
   const single = resolve([first])
   if (single && 'command' in single) return runCommand(single.command, argv.slice(1), io)
-  if (!single) throw new UsageError(`unknown ${first.startsWith('-') ? 'option' : 'command'}: ${first}`, OVERVIEW())
+  // An option is named without its value (--password=… must not be echoed).
+  if (!single) throw new UsageError(`unknown ${first.startsWith('-') ? `option: ${first.split('=')[0]}` : `command: ${first}`}`, OVERVIEW())
   if (second === undefined) throw new UsageError(`${first} needs a command`, groupUsage(first))
   const target = resolve([first, second])
   if (!target || !('command' in target)) throw new UsageError(`unknown command: ${first} ${second}`, groupUsage(first))

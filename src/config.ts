@@ -95,7 +95,31 @@ export type Config = Static<typeof ConfigSchema>
 export function configProblem (c: Config): string | undefined {
   if (c.JWT_ALGORITHM === 'HS256' && c.JWT_SECRET === undefined) return 'env/JWT_SECRET is required when JWT_ALGORITHM is HS256'
   if (c.JWT_ALGORITHM !== 'HS256' && c.JWT_SECRET !== undefined) return `env/JWT_ALGORITHM must be HS256 when JWT_SECRET is set (it is ${c.JWT_ALGORITHM})`
-  return trustProxyProblem(c.TRUST_PROXY) ?? corsOriginsProblem(c.CORS_ORIGINS)
+  return urlProblem('DATABASE_URL', c.DATABASE_URL) ?? urlProblem('REDIS_URL', c.REDIS_URL) ?? publicUrlProblem(c.PUBLIC_URL) ??
+    trustProxyProblem(c.TRUST_PROXY) ?? corsOriginsProblem(c.CORS_ORIGINS)
+}
+
+// A server URL that its client library could not parse (a port out of range, a bad host) would stop the
+// start with "Invalid URL" and a stack: said here, naming the variable, never showing the URL (it may hold
+// a password). sqlite: paths are not URLs.
+function urlProblem (name: string, value: string | undefined): string | undefined {
+  if (value === undefined || value.startsWith('sqlite:')) return undefined
+  try {
+    const url = new URL(value)
+    if (url.hostname === '' && !/[?&]host=/.test(url.search)) return `env/${name} has no host`
+  } catch {
+    return `env/${name} is not a valid URL (check the host, the port, and %-encode special characters in the password)`
+  }
+  return undefined
+}
+
+// PUBLIC_URL is published (discovery document, OpenAPI servers): never with credentials in it.
+function publicUrlProblem (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (!url) return 'env/PUBLIC_URL is not a valid URL'
+  if (url.username !== '' || url.password !== '') return 'env/PUBLIC_URL must not contain a user or password: it is published'
+  return undefined
 }
 
 // TRUST_PROXY as Fastify's `trustProxy` option: false, true, the list as one comma-separated string, or

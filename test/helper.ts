@@ -169,10 +169,11 @@ export function claimsOf<T = Record<string, unknown>> (token: string): T {
 // The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
 const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
 
-export function cli (env: Env, args: string[], stdin = '') {
+export function cli (env: Env, args: string[], stdin = '', cwd?: string) {
   return new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { PATH: process.env.PATH, ...env },
+      cwd,
       stdio: ['pipe', 'pipe', 'pipe']
     })
     let stdout = ''
