@@ -75,7 +75,7 @@ export default fp(async function openapi (fastify) {
     transformObject: (made) => withServers((made as { openapiObject: Record<string, unknown> }).openapiObject)
   })
 
-  // Only the page itself gets the documentation page's policy, through @fastify/helmet's route option as it
+  // Only the page itself gets the documentation page's policy, through the route option of the security headers as it
   // stores it (route config `helmet`, read by helmet's onRequest hook): hooks run in the order they were
   // added, so a route `helmet` option set here could come after helmet's own onRoute hook had looked.
   fastify.addHook('onRoute', (route: RouteOptions) => {
