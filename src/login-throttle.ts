@@ -103,6 +103,17 @@ export class MemoryThrottleStore implements ThrottleStore {
   }
 }
 
+// Lua: the index (a sorted set of the keys by last use) kept `ttl` ms, and the least recently used keys
+// beyond `max` forgotten, index entry and key.
+function forgetBeyond (index: string, ttl: string, max: string): string {
+  return `redis.call('PEXPIRE', ${index}, ${ttl})
+local n = redis.call('ZCARD', ${index})
+if n > ${max} then
+  local old = redis.call('ZPOPMIN', ${index}, n - ${max})
+  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
+end`
+}
+
 // KEYS: pair (a hash: f = attempts not yet followed by a success, l = last attempt), account (its failure
 // counter, read here), index (a sorted set of the keys by last use, to forget the least recently used
 // beyond maxKeys), client (the address's failure counter, read here). ARGV ends with the client failures
@@ -124,13 +135,7 @@ local window = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'f', pf + 1, 'l', now)
 redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[5]))
 redis.call('ZADD', KEYS[3], now, KEYS[1])
-redis.call('PEXPIRE', KEYS[3], window + tonumber(ARGV[5]))
-local n = redis.call('ZCARD', KEYS[3])
-local max = tonumber(ARGV[7])
-if n > max then
-  local old = redis.call('ZPOPMIN', KEYS[3], n - max)
-  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
-end
+${forgetBeyond('KEYS[3]', 'window + tonumber(ARGV[5])', 'tonumber(ARGV[7])')}
 if pf > 0 or cf >= tonumber(ARGV[8]) then return {1, 1} end
 return {1, 0}
 `
@@ -144,13 +149,7 @@ for k = 1, 2 do
   redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[2]))
   redis.call('ZADD', KEYS[3], now, KEYS[k])
 end
-redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) + tonumber(ARGV[3]))
-local n = redis.call('ZCARD', KEYS[3])
-local max = tonumber(ARGV[4])
-if n > max then
-  local old = redis.call('ZPOPMIN', KEYS[3], n - max)
-  for i = 1, #old, 2 do redis.call('DEL', old[i]) end
-end
+${forgetBeyond('KEYS[3]', 'tonumber(ARGV[2]) + tonumber(ARGV[3])', 'tonumber(ARGV[4])')}
 return 1
 `
 

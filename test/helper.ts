@@ -213,6 +213,28 @@ export async function tcpProxy (t: Test, target: { host: string, port: number },
   }
 }
 
+// A TCP proxy that can stop passing bytes while keeping its connections open (a network path gone dark:
+// the client's connection stays "ready", its commands time out), or cut every connection.
+export async function stallableProxy (t: Test, target: { host: string, port: number }) {
+  const sockets = new Set<Socket>()
+  let stalled = false
+  const server = createServer((client) => {
+    const upstream = createConnection(target.port, target.host)
+    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)) }
+    client.on('data', (d) => { if (!stalled) upstream.write(d) })
+    upstream.on('data', (d) => { if (!stalled) client.write(d) })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return {
+    port: (server.address() as { port: number }).port,
+    stall () { stalled = true },
+    cut () { for (const s of sockets) s.destroy(); server.close() }
+  }
+}
+
 // The URL of `url` with its host and port replaced by a proxy's.
 export function throughProxy (url: string, port: number): string {
   const u = new URL(url)

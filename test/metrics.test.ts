@@ -3,13 +3,10 @@
 // live sessions from the store (and a store that fails or hangs leaving the rest served); who may scrape:
 // loopback peers by the socket's address (never X-Forwarded-For), or with METRICS_TOKEN its holders only.
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import { createConnection, createServer, type Socket } from 'node:net'
 import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { DURATION_BUCKETS, RequestDurations } from '../src/metrics.js'
-import {
-  addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy
-} from './helper.js'
+import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy, stallableProxy } from './helper.js'
 
 const TOKEN = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTe' // a test's own METRICS_TOKEN (35 characters)
 const WRONG = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTf' // one character off
@@ -243,30 +240,9 @@ t.test('live sessions: started minus ended, from the store, at most 10 s old', a
   t.equal(await live(), 0, 'expired sessions are not live')
 })
 
-// A TCP proxy in front of PostgreSQL that can stall (hold every connection open, forwarding nothing) or cut.
-async function stallingProxy (t: Test, port: number) {
-  const sockets = new Set<Socket>()
-  let stalled = false
-  const server = createServer((client) => {
-    const upstream = createConnection(port, '127.0.0.1')
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)) }
-    client.on('data', (d) => { if (!stalled) upstream.write(d) })
-    upstream.on('data', (d) => { if (!stalled) client.write(d) })
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return {
-    port: (server.address() as { port: number }).port,
-    stall () { stalled = true },
-    cut () { for (const s of sockets) s.destroy(); server.close() }
-  }
-}
-
 t.test('the store hangs or is down: GET /metrics still answers 200 in bounded time, without sessions_live', async (t) => {
   const url = new URL(postgresDatabase(t))
-  const proxy = await stallingProxy(t, Number(url.port))
+  const proxy = await stallableProxy(t, { host: '127.0.0.1', port: Number(url.port) })
   let now = Date.now()
   const { app, lines } = await buildWithLogs(t, testEnv(t, { DATABASE_URL: throughProxy(url.toString(), proxy.port), DATABASE_STATEMENT_TIMEOUT: '5' }), { clock: () => now })
   await addUser(app, 'alice', PASSWORD)

@@ -5,12 +5,10 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createConnection, createServer, type Socket } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import {
-  addUser, answering, bearer, build, buildWithLogs, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env
-} from './helper.js'
+import { addUser, answering, bearer, build, buildWithLogs, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env, stallableProxy } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
@@ -300,24 +298,6 @@ t.test('a Redis that accepts connections and never answers: no wait beyond a sec
   t.same(statuses, [401, 401, 429])
   t.equal(lines.filter((l) => l.includes('rate limits: Redis is unavailable')).length, 1, 'one warning')
 })
-
-// A TCP proxy to Redis that can stop passing bytes while keeping its connections open: Redis as a client
-// sees it when a network path goes dark (the connection stays "ready"; commands time out).
-async function stallableProxy (t: Test, target: { host: string, port: number }) {
-  const sockets = new Set<Socket>()
-  let stalled = false
-  const server = createServer((client) => {
-    const upstream = createConnection(target.port, target.host)
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}) }
-    client.on('data', (d) => { if (!stalled) upstream.write(d) })
-    upstream.on('data', (d) => { if (!stalled) client.write(d) })
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return { port: (server.address() as { port: number }).port, stall () { stalled = true } }
-}
 
 t.test('Redis stops answering on a live connection: one request waits out the 1 s command timeout, the next ones do not; still limited', async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
