@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { ownSecurityHeaders } from './security-headers.js'
 import { packageInfo } from '../src/package-info.js'
 
 export const DOCS_PREFIX = '/docs'
@@ -75,12 +76,12 @@ export default fp(async function openapi (fastify) {
     transformObject: (made) => withServers((made as { openapiObject: Record<string, unknown> }).openapiObject)
   })
 
-  // Only the page itself gets the documentation page's policy, through the route option of the security headers as it
-  // stores it (route config `helmet`, read by helmet's onRequest hook): hooks run in the order they were
-  // added, so a route `helmet` option set here could come after helmet's own onRoute hook had looked.
+  // Only the page itself gets the documentation page's policy, through a route-level hook of its own
+  // (plugins/security-headers.ts), which replaces the JSON API's headers for it.
+  const pageHeaders = ownSecurityHeaders({ contentSecurityPolicy: DOCS_PAGE_CSP })
   fastify.addHook('onRoute', (route: RouteOptions) => {
     if (route.url === DOCS_PREFIX || route.url === `${DOCS_PREFIX}/`) {
-      route.config = { ...route.config, helmet: { contentSecurityPolicy: DOCS_PAGE_CSP } } as typeof route.config
+      route.onRequest = [pageHeaders, ...(route.onRequest === undefined ? [] : [route.onRequest].flat())]
     }
   })
 

@@ -17,9 +17,9 @@ declare module 'fastify' {
 // Hand-written around helmet rather than @fastify/helmet, because of a benchmark: @fastify/helmet runs
 // helmet's middleware on every request, which halved GET / (20k → 45k req/s without it, BENCHMARKS.md).
 // The headers do not depend on the request, so they are computed once, by helmet itself, and set with one
-// reply.headers() a request. A route that serves something a browser renders gives its own options, as the
-// route option `helmet` or in its config (`config.helmet`, which the documentation page uses): they are
-// laid over these, computed once for that route on its first request, and replace them for it only.
+// reply.headers() a request. A route that serves something a browser renders gives its own options (the
+// route option `helmet`, or a hook from ownSecurityHeaders, which the documentation page uses): laid over
+// these, computed once for that route, and replacing them for it only.
 export const JSON_API_CSP = { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } }
 const JSON_API: HelmetOptions = { contentSecurityPolicy: JSON_API_CSP, frameguard: { action: 'deny' } }
 
@@ -35,6 +35,18 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   return headers
 }
 
+// A route-level onRequest hook giving one route its own headers (helmet's options laid over the JSON
+// API's), computed once; it runs after the plugin's own hook and replaces what that set.
+export function ownSecurityHeaders (options: HelmetOptions): onRequestHookHandler {
+  const set = securityHeaders({ ...JSON_API, ...options } as HelmetOptions)
+  const drop = Object.keys(securityHeaders(JSON_API)).filter((name) => !(name in set))
+  return function routeSecurityHeaders (_request, reply, done) {
+    for (const name of drop) reply.removeHeader(name)
+    reply.headers(set)
+    done()
+  }
+}
+
 export default fp(async function securityHeadersPlugin (fastify) {
   const common = securityHeaders(JSON_API)
   fastify.addHook('onRequest', function setSecurityHeaders (_request, reply, done) {
@@ -42,26 +54,10 @@ export default fp(async function securityHeadersPlugin (fastify) {
     done()
   } satisfies onRequestHookHandler)
 
-  // A route's own options are read on its first request (another plugin's onRoute hook may set its config
-  // after this one has run), then kept.
+  // A route with its own options (the route option `helmet`) gets a hook of its own; the others none, so
+  // the hot path pays one reply.headers() and nothing else.
   fastify.addHook('onRoute', (route: RouteOptions & { helmet?: HelmetOptions }) => {
-    let own: { set: Record<string, string>, drop: string[] } | null | undefined
-    const routeHeaders: onRequestHookHandler = function routeSecurityHeaders (_request, reply, done) {
-      if (own === undefined) {
-        const options = route.helmet ?? (route.config as { helmet?: HelmetOptions } | undefined)?.helmet
-        if (options) {
-          const set = securityHeaders({ ...JSON_API, ...options } as HelmetOptions)
-          own = { set, drop: Object.keys(common).filter((name) => !(name in set)) }
-        } else {
-          own = null
-        }
-      }
-      if (own !== null) {
-        for (const name of own.drop) reply.removeHeader(name)
-        reply.headers(own.set)
-      }
-      done()
-    }
-    route.onRequest = [routeHeaders, ...(route.onRequest === undefined ? [] : [route.onRequest].flat())]
+    if (route.helmet === undefined) return
+    route.onRequest = [ownSecurityHeaders(route.helmet), ...(route.onRequest === undefined ? [] : [route.onRequest].flat())]
   })
 }, { name: 'security-headers' })

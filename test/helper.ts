@@ -187,10 +187,13 @@ export function cli (env: Env, args: string[], stdin = '', cwd?: string) {
 }
 
 // A TCP proxy the test owns, to cut a dependency (PostgreSQL, Redis) without touching the shared server:
-// cut() closes every connection through it and refuses new ones; restore() forwards again.
+// cut() closes every connection through it and refuses new ones; restore() forwards again; stall() stops
+// passing bytes while keeping the connections open (a network path gone dark: the client's connection
+// stays "ready", its commands time out).
 export async function tcpProxy (t: Test, target: { host: string, port: number }, forwarding = true) {
   const sockets = new Set<Socket>()
   let open = forwarding
+  let stalled = false
   const server = createServer((client) => {
     client.on('error', () => {})
     if (!open) { client.destroy(); return }
@@ -200,27 +203,6 @@ export async function tcpProxy (t: Test, target: { host: string, port: number },
       s.on('close', () => sockets.delete(s))
       s.on('error', () => {})
     }
-    client.pipe(upstream).pipe(client)
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return {
-    port: (server.address() as { port: number }).port,
-    cut () { open = false; for (const s of sockets) s.destroy() },
-    restore () { open = true }
-  }
-}
-
-// A TCP proxy that can stop passing bytes while keeping its connections open (a network path gone dark:
-// the client's connection stays "ready", its commands time out), or cut every connection.
-export async function stallableProxy (t: Test, target: { host: string, port: number }) {
-  const sockets = new Set<Socket>()
-  let stalled = false
-  const server = createServer((client) => {
-    const upstream = createConnection(target.port, target.host)
-    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)) }
     client.on('data', (d) => { if (!stalled) upstream.write(d) })
     upstream.on('data', (d) => { if (!stalled) client.write(d) })
     client.on('close', () => upstream.destroy())
@@ -230,8 +212,9 @@ export async function stallableProxy (t: Test, target: { host: string, port: num
   t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
   return {
     port: (server.address() as { port: number }).port,
-    stall () { stalled = true },
-    cut () { for (const s of sockets) s.destroy(); server.close() }
+    cut () { open = false; for (const s of sockets) s.destroy() },
+    restore () { open = true; stalled = false },
+    stall () { stalled = true }
   }
 }
 

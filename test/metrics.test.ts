@@ -6,7 +6,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { DURATION_BUCKETS, RequestDurations } from '../src/metrics.js'
-import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy, stallableProxy } from './helper.js'
+import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy, tcpProxy } from './helper.js'
 
 const TOKEN = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTe' // a test's own METRICS_TOKEN (35 characters)
 const WRONG = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTf' // one character off
@@ -242,7 +242,7 @@ t.test('live sessions: started minus ended, from the store, at most 10 s old', a
 
 t.test('the store hangs or is down: GET /metrics still answers 200 in bounded time, without sessions_live', async (t) => {
   const url = new URL(postgresDatabase(t))
-  const proxy = await stallableProxy(t, { host: '127.0.0.1', port: Number(url.port) })
+  const proxy = await tcpProxy(t, { host: '127.0.0.1', port: Number(url.port) })
   let now = Date.now()
   const { app, lines } = await buildWithLogs(t, testEnv(t, { DATABASE_URL: throughProxy(url.toString(), proxy.port), DATABASE_STATEMENT_TIMEOUT: '5' }), { clock: () => now })
   await addUser(app, 'alice', PASSWORD)

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, answering, bearer, build, buildWithLogs, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env, stallableProxy } from './helper.js'
+import { addUser, answering, bearer, build, buildWithLogs, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
@@ -303,7 +303,7 @@ t.test('Redis stops answering on a live connection: one request waits out the 1 
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = await redisFor(t, prefix)
   const target = new URL(REDIS_URL)
-  const proxy = await stallableProxy(t, { host: target.hostname, port: Number(target.port || 6379) })
+  const proxy = await tcpProxy(t, { host: target.hostname, port: Number(target.port || 6379) })
   const { app, lines } = await buildWithLogs(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: prefix, RATE_LIMIT_LOGIN: '3' }))
   while (app.redis!.status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal((await loginAs(app)).statusCode, 401)
