@@ -1,16 +1,17 @@
 import fp from 'fastify-plugin'
 import { ChangeFollower } from '../src/changes.js'
-import { PostgresHints, RedisHints, type Hints } from '../src/hints.js'
+import { HintPaths, PostgresHints, RedisHints, type HintPath } from '../src/hints.js'
 import { every } from '../src/periodic.js'
 import { isPostgresUrl } from '../src/store/database.js'
 
 // Keeps what this process holds in memory (the revocation list, the key ring) in step with the store, for
 // changes made anywhere: this process, another instance, the CLI. It follows the store's change log by
-// cursor, told when to look by hints (Redis pub/sub with REDIS_URL, with PostgreSQL's LISTEN/NOTIFY as the
-// fallback while Redis is down; LISTEN/NOTIFY alone without REDIS_URL), and looks every
-// REVOCATION_SYNC_INTERVAL anyway (the only way with SQLite, and the floor whatever happens to hints).
-// After a lost hint connection comes back, it catches up at once. The instance is ready only while it
-// has caught up recently.
+// cursor, told when to look by hints (PostgreSQL's LISTEN/NOTIFY on PostgreSQL, and Redis pub/sub with
+// REDIS_URL, both at once when there are both: see HintPaths), and looks every REVOCATION_SYNC_INTERVAL
+// anyway (the only way with SQLite, and the floor whatever happens to hints). After a lost hint
+// connection comes back, it catches up at once. The instance is ready only while it has caught up
+// recently; a hint path that does not work leaves it ready (the others, or polling, carry the news) and
+// is named in readiness's `degraded`.
 export default fp(async function changeFeed (fastify) {
   const { REVOCATION_SYNC_INTERVAL, REDIS_URL, REDIS_PREFIX, DATABASE_URL } = fastify.config
   const follower = new ChangeFollower(fastify.store.changes, {
@@ -30,8 +31,10 @@ export default fp(async function changeFeed (fastify) {
     fastify.log.warn({ reason: (err as Error).message }, 'cannot read the change log (retrying every poll)')
   }
   const report = (level: 'info' | 'warn', message: string) => fastify.log[level](message)
-  const listen = isPostgresUrl(DATABASE_URL) ? () => new PostgresHints(DATABASE_URL, report) : undefined
-  const hints: Hints | undefined = REDIS_URL !== undefined ? new RedisHints(REDIS_URL, REDIS_PREFIX, report, listen) : listen?.()
+  const paths: HintPath[] = []
+  if (isPostgresUrl(DATABASE_URL)) paths.push(new PostgresHints(DATABASE_URL))
+  if (REDIS_URL !== undefined) paths.push(new RedisHints(REDIS_URL, REDIS_PREFIX, report))
+  const hints = paths.length > 0 ? new HintPaths(paths, REVOCATION_SYNC_INTERVAL, report) : undefined
   let stop: (() => void) | undefined
   let unpublish: (() => void) | undefined
   fastify.readiness.step('change-feed', async () => {
@@ -52,6 +55,7 @@ export default fp(async function changeFeed (fastify) {
   fastify.readiness.check(() => follower.behindMs > behindLimitMs || (follower.failing && follower.behindMs > 1000)
     ? `the change feed is behind: last caught up ${Math.round(follower.behindMs / 1000)} s ago`
     : undefined)
+  fastify.readiness.degradation(() => hints?.degraded() ?? [])
   fastify.addHook('onClose', async () => {
     stop?.()
     unpublish?.()

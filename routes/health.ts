@@ -2,13 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponse, RetryAfter } from '../src/schemas.js'
 
-const Ready = Type.Object({ status: Type.Literal('ready') })
-const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.Array(Type.String()) })
+// What works less well than it should but leaves every answer true (a hint path down while another, or
+// polling, carries the news); absent when nothing is. Never a 503: one Redis that stalls must not take
+// every instance out of the load balancer.
+const Degraded = Type.Optional(Type.Array(Type.String(), { description: 'What works less well than it should, e.g. "hints: Redis stalled, listening on PostgreSQL"; absent when nothing is' }))
+const Ready = Type.Object({ status: Type.Literal('ready'), degraded: Degraded })
+const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.Array(Type.String()), degraded: Degraded })
 
 // For orchestrators and load balancers. Liveness: the process answers (even under pressure: a busy
 // instance is not a dead one). Readiness: the store has been reached and migrated, the keys and the
 // revocation list are loaded, the change feed has caught up within the last few polls, and the service is
-// not shutting down. Neither needs a token, and neither touches the store.
+// not shutting down; what is degraded meanwhile is listed. Neither needs a token, and neither touches the store.
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health/live', {
     config: { pressureHandler: () => undefined },
@@ -29,9 +33,11 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function (_request, reply) {
     const reasons = fastify.readiness.reasons()
-    if (reasons.length === 0) return { status: 'ready' as const }
+    const degraded = fastify.readiness.degraded()
+    const also = degraded.length > 0 ? { degraded } : {}
+    if (reasons.length === 0) return { status: 'ready' as const, ...also }
     reply.code(503).header('retry-after', '5')
-    return { status: 'not ready' as const, reasons }
+    return { status: 'not ready' as const, reasons, ...also }
   })
 }
 

@@ -17,6 +17,7 @@ const LAST_RETRY_MS = 5000
 export class Readiness {
   readonly #steps: Step[] = []
   readonly #checks: Array<() => string | undefined> = []
+  readonly #degradations: Array<() => string[]> = []
   #started = false
   #closing = false
   #failure?: unknown
@@ -44,6 +45,12 @@ export class Readiness {
     this.#checks.push(check)
   }
 
+  // Something that works less well than it should without making the answers untrue (a hint path down
+  // while another path, or polling, carries the news): said in readiness's body, never a 503.
+  degradation (check: () => string[]): void {
+    this.#degradations.push(check)
+  }
+
   whenReady (): Promise<void> { return this.#ready }
 
   // Why the service is not ready, or [] when it is.
@@ -52,6 +59,11 @@ export class Readiness {
     if (this.#failure !== undefined) return ['start-up failed']
     if (!this.#started) return [this.#waiting]
     return this.#checks.map((check) => check()).filter((r): r is string => r !== undefined)
+  }
+
+  // What is degraded now ([] when nothing is).
+  degraded (): string[] {
+    return this.#degradations.flatMap((check) => check())
   }
 
   close (): void {

@@ -136,7 +136,7 @@ t.test('REDIS_URL with a wrong password: the instance serves, polling, and logs 
   await addUser(app, 'alice', PASSWORD)
   const res = await app.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: PASSWORD } })
   t.equal(res.statusCode, 200, 'logins work without hints')
-  await until('the refusal logged', async () => lines.some((l) => /Redis: .*(WRONGPASS|invalid)/i.test(l)))
+  await until('the refusal logged', async () => lines.some((l) => /hints: Redis unreachable \(.*(WRONGPASS|invalid)/i.test(l)))
   t.notOk(lines.some((l) => l.includes(wrong)), 'the password is in no log line')
 })
 

@@ -188,8 +188,9 @@ export function cli (env: Env, args: string[], stdin = '', cwd?: string) {
 
 // A TCP proxy the test owns, to cut a dependency (PostgreSQL, Redis) without touching the shared server:
 // cut() closes every connection through it and refuses new ones; restore() forwards again; stall() stops
-// passing bytes while keeping the connections open (a network path gone dark: the client's connection
-// stays "ready", its commands time out).
+// passing bytes while keeping the connections open, and accepts new ones that pass nothing either (a
+// network path gone dark: the client's connection stays "ready", its commands time out). Bytes are held,
+// not dropped, as TCP would: after restore() what was sent during the stall arrives, in order.
 export async function tcpProxy (t: Test, target: { host: string, port: number }, forwarding = true) {
   const sockets = new Set<Socket>()
   let open = forwarding
@@ -203,18 +204,19 @@ export async function tcpProxy (t: Test, target: { host: string, port: number },
       s.on('close', () => sockets.delete(s))
       s.on('error', () => {})
     }
-    client.on('data', (d) => { if (!stalled) upstream.write(d) })
-    upstream.on('data', (d) => { if (!stalled) client.write(d) })
+    client.on('data', (d) => upstream.write(d))
+    upstream.on('data', (d) => client.write(d))
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
+    if (stalled) { client.pause(); upstream.pause() }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
   return {
     port: (server.address() as { port: number }).port,
     cut () { open = false; for (const s of sockets) s.destroy() },
-    restore () { open = true; stalled = false },
-    stall () { stalled = true }
+    restore () { open = true; stalled = false; for (const s of sockets) s.resume() },
+    stall () { stalled = true; for (const s of sockets) s.pause() }
   }
 }
 
