@@ -4,7 +4,7 @@
 // crosses within 2 s was carried by a hint. The instance without a working Redis says so once in its log
 // and in its readiness (still 200: one bad Redis must not take every instance out of a load balancer).
 import type { FastifyInstance } from 'fastify'
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -110,21 +110,41 @@ t.test('B\'s REDIS_URL a listener that accepts and never answers: logouts cross 
   t.equal(hintWarnings(lines).length, 1, `one warning (${hintWarnings(lines).join(' | ')})`)
 })
 
+t.test('SQLite and a Redis that stalls: one warning, readiness 200 saying polling carries the news, and Redis again once it answers', async (t) => {
+  const proxy = await tcpProxy(t, { host: REDIS.hostname, port: Number(REDIS.port || 6379) })
+  const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
+  const { app, lines } = await buildWithLogs(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: prefix }))
+  const i = await listening(app)
+  t.same((await ready(i)).body, { status: 'ready' })
+  // Subscribed, and idle: nothing of the handshake is still waiting for an answer when the stall begins.
+  const subscribers = () => execFileSync('redis-cli', ['-h', REDIS.hostname, '-p', REDIS.port || '6379', 'pubsub', 'numsub', `${prefix}changes`], { encoding: 'utf8' })
+  await within(t, 5000, 'subscribed', async () => subscribers().trim().endsWith('\n1'))
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  proxy.stall()
+  await within(t, 6000, 'the stall noticed', async () => hintWarnings(lines).length > 0)
+  t.match(hintWarnings(lines)[0], /^hints: Redis stalled \(.+\): following changes by polling every 0.5 s until it answers again$/)
+  t.same((await ready(i)).body, { status: 'ready', degraded: ['hints: Redis stalled, following changes by polling every 0.5 s'] })
+  proxy.restore()
+  await within(t, 10_000, 'Redis again', async () => (await ready(i)).body.degraded === undefined)
+  t.ok(lines.some((l) => l.includes('hints: Redis answers again: catching up from the store')), 'said so')
+  t.equal(hintWarnings(lines).length, 1, 'one warning')
+})
+
 // The CLI tells running instances of its change through Redis (with PostgreSQL, NOTIFY does it anyway):
 // best effort, so a Redis that never answers must not hold it (it waited for the handshake forever).
-t.test('the CLI with a REDIS_URL that accepts and never answers: the change is made and it exits 0 within 10 s', async (t) => {
+t.test('the CLI with a REDIS_URL that accepts and never answers: the change is made and it exits 0 (it used to wait forever)', async (t) => {
   const port = await muteListener(t)
   const env = testEnv(t, { REDIS_URL: `redis://127.0.0.1:${port}`, KEY_PUBLISH_DELAY: '600' })
   const app = await build(t, env) // makes the store and the first key
   const before = app.keys.jwks().keys.length
   await app.close()
-  const started = Date.now()
-  // spawnSync's own timeout ends a CLI that hangs, so that the test fails rather than waits.
+  // spawnSync's own timeout ends a CLI that hangs, so that the test fails rather than waits. Generous: the
+  // CLI takes a few seconds to start on a busy machine, and gives Redis 3 s to answer.
   const run = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'keys', 'rotate'], {
-    env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 15_000
+    env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 45_000
   })
-  t.equal(run.status, 0, `exit 0 (${run.signal ?? ''} ${run.stderr})`)
-  t.ok(Date.now() - started < 10_000, `within 10 s (${Date.now() - started} ms)`)
+  t.equal(run.signal, null, 'not ended by the test\'s timeout')
+  t.equal(run.status, 0, `exit 0 (${run.stderr})`)
   t.match(run.stdout, /^new key /, 'the key was made')
   const again = await build(t, env)
   t.equal(again.keys.jwks().keys.length, before + 1, 'and is in the store')
