@@ -8,7 +8,8 @@ import { isStoreUnavailable } from '../src/store/database.js'
 const CHALLENGE = 'Bearer realm="auth-service"'
 const INVALID_TOKEN_CHALLENGE = CHALLENGE + ', error="invalid_token"'
 
-const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, unauthorized: 401, 'token-refused': 401, 'not-found': 404, conflict: 409 }
+// A wrong current password is 403: a 401 (without WWW-Authenticate, even) reads as a refused access token.
+const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, 'wrong-credentials': 403, 'token-refused': 401, 'not-found': 404, conflict: 409 }
 
 // @fastify/jwt's own refusals (request.jwtVerify()): FST_JWT_* and fast-jwt's FAST_JWT_* codes.
 const isJwtPluginError = (err: FastifyError) => typeof err.code === 'string' && /^(FST|FAST)_JWT_/.test(err.code)

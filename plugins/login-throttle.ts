@@ -7,13 +7,18 @@ import type { Flow } from '../src/limiter.js'
 import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleKeys } from '../src/login-throttle.js'
 
 // A password check about to be made for `username` on behalf of `request`: counted by the throttle (or
-// refused, 429, without hashing), and placed in the hashing queue by `flow`; then `succeeded()` or
-// `failed()`. For a login and for the current password of a password change alike.
+// refused, 429, without hashing), and placed in the hashing queue by `flow`. It ends in the verdict on the
+// credentials, `succeeded()` or `failed()` (a wrong password, an unknown name, a disabled account, the
+// credentials changed meanwhile); or, when it reached none (the hashing queue full, the store unavailable,
+// any error: a 429, 500 or 503), `takeBack()`, as if it had not been made. The first of the three counts,
+// the others do nothing: a route calls takeBack() in a `finally`. For a login and for the current password
+// of a password change alike.
 export interface PasswordAttempt {
   usernameHash: string
   flow: Flow
   succeeded: () => Promise<void>
   failed: () => Promise<void>
+  takeBack: () => Promise<void>
 }
 
 declare module 'fastify' {
@@ -53,6 +58,18 @@ export default fp(async function loginThrottle (fastify) {
       fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
       throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
     }
-    return { usernameHash, flow: { keys: [`c:${client}`, `a:${usernameHash}`], suspect: verdict.suspect }, succeeded: () => throttle.succeeded(keys), failed: () => throttle.failed(keys) }
+    let settled = false
+    const once = (settle: () => Promise<void>) => async () => {
+      if (settled) return
+      settled = true
+      await settle()
+    }
+    return {
+      usernameHash,
+      flow: { keys: [`c:${client}`, `a:${usernameHash}`], suspect: verdict.suspect },
+      succeeded: once(() => throttle.succeeded(keys)),
+      failed: once(() => throttle.failed(keys)),
+      takeBack: once(() => throttle.takeBack(keys, verdict.counted))
+    }
   })
 }, { name: 'login-throttle', dependencies: ['env', 'store', 'redis', 'audit'] })

@@ -25,26 +25,32 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
     const { username, password } = request.body
     refuseOversized(password) // 400, before it counts as an attempt or costs a hash
     const attempt = await fastify.passwordAttempt(request, username) // 429 while this name waits here
-    const { usernameHash } = attempt
-    const { user, failure } = await fastify.accounts.checkLogin(username, password, attempt.flow)
-    // No session either when the user's credentials changed (or the user was disabled) while the password
-    // was being checked: the same answer as a wrong password.
-    const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
-    if (!user || !issued) {
-      await attempt.failed()
-      // Never the typed name (people type passwords there): a keyed hash of it, when no such user exists.
-      fastify.auditRequest(request, 'login_failed', failure === undefined
-        ? { userId: user?.id, reason: 'credentials_changed' }
-        : failure.reason === 'unknown_user'
-          ? { usernameHash, reason: failure.reason }
-          : { userId: failure.userId, reason: failure.reason })
-      // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
-      throw new HttpError(401, 'Invalid credentials')
+    try {
+      const { usernameHash } = attempt
+      const { user, failure } = await fastify.accounts.checkLogin(username, password, attempt.flow)
+      // No session either when the user's credentials changed (or the user was disabled) while the password
+      // was being checked: the same answer as a wrong password.
+      const issued = user && await fastify.sessions.start(user, { userAgent: request.headers['user-agent'], ip: request.ip })
+      if (!user || !issued) {
+        await attempt.failed()
+        // Never the typed name (people type passwords there): a keyed hash of it, when no such user exists.
+        fastify.auditRequest(request, 'login_failed', failure === undefined
+          ? { userId: user?.id, reason: 'credentials_changed' }
+          : failure.reason === 'unknown_user'
+            ? { usernameHash, reason: failure.reason }
+            : { userId: failure.userId, reason: failure.reason })
+        // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
+        throw new HttpError(401, 'Invalid credentials')
+      }
+      await attempt.succeeded()
+      fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })
+      reply.header('cache-control', 'no-store') // RFC 6749 §5.1
+      return fastify.tokenResponse(user, issued)
+    } finally {
+      // No verdict (the hashing queue full, the store unavailable, any error): not an attempt after all,
+      // before the answer leaves, so that the client's retry finds it gone.
+      await attempt.takeBack()
     }
-    await attempt.succeeded()
-    fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })
-    reply.header('cache-control', 'no-store') // RFC 6749 §5.1
-    return fastify.tokenResponse(user, issued)
   })
 }
 

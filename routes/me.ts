@@ -40,15 +40,20 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Change the password; every other session of the user ends',
       tags: ['account'],
       body: PasswordChangeBody,
-      response: { 204: Type.Null(), 400: ErrorResponse, 401: errorAnswer('A wrong current password, or no valid access token (see WWW-Authenticate)'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 403: errorAnswer('Invalid credentials: a wrong current password (the access token was fine; logged and throttled as a failed login)'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
-    // A wrong current password is a failed login for the account: throttled as one (429 while it waits).
+    // A wrong current password is a failed login for the account: throttled as one (429 while it waits),
+    // and taken back when the check reached no verdict (the hashing queue full, shutting down).
     let attempt: PasswordAttempt | undefined
-    await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid, {
-      beforeVerify: async (username) => (attempt = await fastify.passwordAttempt(request, username)).flow,
-      afterVerify: async (right) => { await (right ? attempt?.succeeded() : attempt?.failed()) }
-    })
+    try {
+      await fastify.accounts.changePassword(request.user.sub, request.body.currentPassword, request.body.newPassword, request.user.sid, {
+        beforeVerify: async (username) => (attempt = await fastify.passwordAttempt(request, username)).flow,
+        afterVerify: async (right) => { await (right ? attempt?.succeeded() : attempt?.failed()) }
+      })
+    } finally {
+      await attempt?.takeBack()
+    }
     fastify.auditRequest(request, 'password_changed')
     return reply.code(204).send(null)
   })

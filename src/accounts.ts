@@ -13,7 +13,7 @@ export class AccountError extends DomainError {
   constructor (message: string) { super('invalid', message) }
 }
 export class WrongPasswordError extends DomainError {
-  constructor () { super('unauthorized', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
+  constructor () { super('wrong-credentials', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
 }
 export class NoSuchUserError extends DomainError {
   constructor (what: string) { super('not-found', what) }

@@ -7,7 +7,11 @@ import { RedisOrMemory } from './redis-or-memory.js'
 //   that did not end in a success, that address waits before its next attempt on that account, the wait
 //   doubling with every further attempt (`baseWaitMs` · 2^(n − free), at most `maxWaitMs`); a success
 //   forgets the address's count on that account. Attempts are counted when they start (a success takes its count back),
-//   so a burst of concurrent guesses cannot slip past the limit.
+//   so a burst of concurrent guesses cannot slip past the limit. An attempt stays counted only if the check of
+//   the credentials refused them (wrong password, unknown name, disabled, credentials changed meanwhile:
+//   all alike); one that reached no verdict (its answer a 400, 429, 500 or 503: the hashing queue full,
+//   the store unavailable) is taken back (`takeBack`), so that nobody who can make the service answer 503
+//   — a flood, an outage — can make the real user wait.
 // - it also counts failures per account, across addresses (when they fail, so that a success changes
 //   nothing anybody else can see): once an account has had `accountFailures` within `windowMs`, *every*
 //   address that has already failed on it waits from its first failure. That only slows: an address with no failure on the account is never made to wait, whoever
@@ -26,9 +30,13 @@ export interface ThrottleSettings {
 }
 
 // Allowed: `suspect` when the address has failed on the account before (it waits behind clean logins in
-// the hashing queue), or when the address has failed SUSPECT_CLIENT_FAILURES times on any accounts.
-// Refused: retry after that many milliseconds.
-export type ThrottleVerdict = { allowed: true, suspect: boolean } | { allowed: false, retryAfterMs: number }
+// the hashing queue), or when the address has failed SUSPECT_CLIENT_FAILURES times on any accounts;
+// `counted`, what is needed to take the attempt back. Refused: retry after that many milliseconds.
+export type ThrottleVerdict = { allowed: true, suspect: boolean, counted: Counted } | { allowed: false, retryAfterMs: number }
+
+// An allowed attempt as counted: when (`at`), the pair's last attempt before it (`previous`, 0 for none),
+// and whether it was counted in the fallback (Redis unavailable): taken back where it was counted.
+export interface Counted { at: number, previous: number, fallback?: boolean }
 
 export interface ThrottleKeys { pair: string, account: string, client: string }
 
@@ -40,6 +48,9 @@ export const SUSPECT_CLIENT_FAILURES = 3
 export interface ThrottleStore {
   attempt (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<ThrottleVerdict>
   failed (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<void>
+  // As if the attempt had not been made: the pair's count one less (forgotten at 0), and its last attempt
+  // the one before, unless another attempt came since.
+  takeBack (keys: ThrottleKeys, counted: Counted): Promise<void>
   forget (keys: ThrottleKeys): Promise<void>
   // Counters held (pairs and accounts).
   size (): Promise<number>
@@ -69,7 +80,18 @@ export class MemoryThrottleStore implements ThrottleStore {
     if (wait > 0) return { allowed: false, retryAfterMs: wait }
     this.#put(keys.pair, { failures: (pair?.failures ?? 0) + 1, last: now, expires: now + s.windowMs + s.maxWaitMs }, s.maxKeys)
     const client = this.#live(keys.client, now)
-    return { allowed: true, suspect: (pair?.failures ?? 0) > 0 || (client?.failures ?? 0) >= SUSPECT_CLIENT_FAILURES }
+    return { allowed: true, suspect: (pair?.failures ?? 0) > 0 || (client?.failures ?? 0) >= SUSPECT_CLIENT_FAILURES, counted: { at: now, previous: pair?.last ?? 0 } }
+  }
+
+  async takeBack (keys: ThrottleKeys, counted: Counted): Promise<void> {
+    const pair = this.#entries.get(keys.pair)
+    if (!pair) return // expired, forgotten by a success, or pushed out: nothing of it left to take back
+    if (pair.failures <= 1) {
+      this.#entries.delete(keys.pair)
+      return
+    }
+    pair.failures--
+    if (pair.last === counted.at) pair.last = counted.previous
   }
 
   async failed (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<void> {
@@ -118,7 +140,8 @@ end`
 // counter, read here), index (a sorted set of the keys by last use, to forget the least recently used
 // beyond maxKeys), client (the address's failure counter, read here). ARGV ends with the client failures
 // that make an address suspect. ARGV: now, freeFailures,
-// accountFailures, baseWaitMs, maxWaitMs, windowMs, maxKeys. Returns {1, failures before} or {0, wait ms}.
+// accountFailures, baseWaitMs, maxWaitMs, windowMs, maxKeys. Returns {1, suspect (1 or 0), the pair's last
+// attempt before this one} or {0, wait ms}.
 const ATTEMPT = `
 local now = tonumber(ARGV[1])
 local pf = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
@@ -136,8 +159,24 @@ redis.call('HSET', KEYS[1], 'f', pf + 1, 'l', now)
 redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[5]))
 redis.call('ZADD', KEYS[3], now, KEYS[1])
 ${forgetBeyond('KEYS[3]', 'window + tonumber(ARGV[5])', 'tonumber(ARGV[7])')}
-if pf > 0 or cf >= tonumber(ARGV[8]) then return {1, 1} end
-return {1, 0}
+local suspect = 0
+if pf > 0 or cf >= tonumber(ARGV[8]) then suspect = 1 end
+return {1, suspect, pl}
+`
+
+// KEYS: pair, index. ARGV: the attempt's time, the pair's last attempt before it. An attempt that reached
+// no verdict taken back: the count one less (the pair forgotten at 0), the last attempt the one before
+// unless another came since.
+const TAKE_BACK = `
+local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+if f <= 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'f', f - 1)
+if tonumber(redis.call('HGET', KEYS[1], 'l') or '0') == tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'l', ARGV[2]) end
+return 1
 `
 
 // KEYS: account, client, index. ARGV: now, windowMs, maxWaitMs, maxKeys. A failure counted against the
@@ -168,11 +207,23 @@ export class RedisThrottleStore implements ThrottleStore {
   }
 
   attempt (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<ThrottleVerdict> {
-    return this.#redis.run(async (redis) => {
-      const [allowed, value] = await redis.eval(ATTEMPT, 4, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index', this.#key(keys.client),
-        now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys, SUSPECT_CLIENT_FAILURES) as [number, number]
-      return allowed === 1 ? { allowed: true, suspect: value > 0 } : { allowed: false, retryAfterMs: value }
-    }, () => this.#fallback.attempt(keys, now, s))
+    return this.#redis.run(async (redis): Promise<ThrottleVerdict> => {
+      const [allowed, value, previous] = await redis.eval(ATTEMPT, 4, this.#key(keys.pair), this.#key(keys.account), this.#prefix + 'index', this.#key(keys.client),
+        now, s.freeFailures, s.accountFailures, s.baseWaitMs, s.maxWaitMs, s.windowMs, s.maxKeys, SUSPECT_CLIENT_FAILURES) as [number, number, number?]
+      return allowed === 1 ? { allowed: true, suspect: value > 0, counted: { at: now, previous: previous ?? 0 } } : { allowed: false, retryAfterMs: value }
+    }, async (): Promise<ThrottleVerdict> => {
+      const verdict = await this.#fallback.attempt(keys, now, s)
+      return verdict.allowed ? { ...verdict, counted: { ...verdict.counted, fallback: true } } : verdict
+    })
+  }
+
+  // Where the attempt was counted: in Redis (if Redis cannot answer now, the count runs out with its
+  // window), or in this instance's memory.
+  async takeBack (keys: ThrottleKeys, counted: Counted): Promise<void> {
+    if (counted.fallback) return this.#fallback.takeBack(keys, counted)
+    await this.#redis.run(async (redis) => {
+      await redis.eval(TAKE_BACK, 2, this.#key(keys.pair), this.#prefix + 'index', counted.at, counted.previous)
+    }, () => {})
   }
 
   async failed (keys: ThrottleKeys, now: number, s: ThrottleSettings): Promise<void> {
@@ -227,6 +278,11 @@ export class LoginThrottle {
   // A wrong password (or an unknown name): counted against the account, for its ceiling.
   failed (keys: ThrottleKeys): Promise<void> {
     return this.#store.failed(keys, this.#now(), this.#settings)
+  }
+
+  // No verdict on the credentials (the hashing queue full, the store unavailable…): the attempt taken back.
+  takeBack (keys: ThrottleKeys, counted: Counted): Promise<void> {
+    return this.#store.takeBack(keys, counted)
   }
 
   size (): Promise<number> {

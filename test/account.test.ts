@@ -70,14 +70,19 @@ t.test('changing the password ends the other sessions and keeps the current one'
   t.equal((await login(app, 'alice', 'a brand new passphrase')).statusCode, 200, 'new password accepted')
 })
 
-t.test('a wrong current password is 401 and is logged as a failed login; bad bodies are 400', async (t) => {
+t.test('a wrong current password is 403 Invalid credentials without a challenge (the token was fine) and is logged as a failed login; bad bodies are 400', async (t) => {
   const { app, lines } = await buildWithLogs(t)
   await addUser(app, 'alice', PASSWORD)
   const { token } = await loginTokens(app, 'alice', PASSWORD)
   const put = (payload: object) => app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token), payload })
   const wrong = await put({ currentPassword: 'not it at all', newPassword: 'a brand new passphrase' })
-  t.equal(wrong.statusCode, 401)
-  t.same(wrong.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials' })
+  t.equal(wrong.statusCode, 403)
+  t.same(wrong.json(), { statusCode: 403, error: 'Forbidden', message: 'Invalid credentials' })
+  t.equal(wrong.headers['www-authenticate'], undefined, 'no WWW-Authenticate: a client does not take it for a refused token')
+  t.equal((await greet(app, `Bearer ${token}`)).statusCode, 200, 'and the token still works')
+  const badToken = await app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token + 'x'), payload: { currentPassword: 'not it at all', newPassword: 'a brand new passphrase' } })
+  t.equal(badToken.statusCode, 401, 'a refused token is still 401')
+  t.match(badToken.headers['www-authenticate'], /^Bearer /, 'with its challenge')
   t.ok(lines.some((l) => l.includes('"event":"login_failed"')), 'counted as a failed login')
   t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'password unchanged')
 

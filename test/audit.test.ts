@@ -122,7 +122,7 @@ t.test('every audit event of the HTTP flow appears once, with its fields; the lo
 
   const newPassword = 'second long passphrase 3'
   const put = (payload: object) => app.inject({ method: 'PUT', url: '/me/password', payload, headers: { 'user-agent': UA, ...bearer(sessions.d.token) } })
-  t.equal((await put({ currentPassword: wrongPassword, newPassword })).statusCode, 401)
+  t.equal((await put({ currentPassword: wrongPassword, newPassword })).statusCode, 403)
   once('wrong current password', 'login_failed', { userId: alice, sessionId: sidOf(sessions.d.token), reason: 'wrong_current_password', route: '/me/password' })
   t.equal((await put({ currentPassword: password, newPassword })).statusCode, 204)
   once('password change', 'password_changed', { userId: alice, sessionId: sidOf(sessions.d.token) })

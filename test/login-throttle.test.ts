@@ -155,7 +155,7 @@ t.test('a guess at the current password of PUT /me/password is a failed login: t
     headers: { authorization: `Bearer ${token}` },
     payload: { currentPassword, newPassword: 'a brand new passphrase 9' }
   })
-  for (let i = 0; i < 3; i++) t.equal((await change(`guess ${i}`)).statusCode, 401, `guess ${i + 1}: 401`)
+  for (let i = 0; i < 3; i++) t.equal((await change(`guess ${i}`)).statusCode, 403, `guess ${i + 1}: 403`)
   const before = app.passwordHasher.verifications
   const refused = await change(PASSWORD)
   t.equal(refused.statusCode, 429, 'the fourth, even right, waits')

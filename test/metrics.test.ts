@@ -144,7 +144,7 @@ t.test('logins succeeded, failed and throttled; refreshes; reuse; a wrong curren
   t.equal((await refresh(app, tokens.refreshToken)).statusCode, 401, 'the spent token again: reuse')
   const other = await loginTokens(app, 'alice', PASSWORD)
   const change = await app.inject({ method: 'PUT', url: '/me/password', headers: bearer(other.token), payload: { currentPassword: 'wrong', newPassword: 'another long passphrase here' } })
-  t.equal(change.statusCode, 401, 'a wrong current password')
+  t.equal(change.statusCode, 403, 'a wrong current password')
 
   const after = await metricsOf(t, app)
   const delta = (key: string) => (after.get(key) ?? NaN) - (before.get(key) ?? 0)

@@ -38,7 +38,7 @@ const EXPECTED: Record<string, number[]> = {
   'GET /me': [200, 401, 503],
   'GET /me/sessions': [200, 401, 503],
   'DELETE /me/sessions/{id}': [204, 400, 401, 404, 413, 415, 503],
-  'PUT /me/password': [204, 400, 401, 413, 415, 429, 503],
+  'PUT /me/password': [204, 400, 401, 403, 413, 415, 429, 503],
   'GET /admin/users': [200, 401, 403, 503],
   'POST /admin/users/{id}/disable': [204, 400, 401, 403, 404, 409, 413, 415, 503],
   'POST /admin/users/{id}/enable': [204, 400, 401, 403, 404, 413, 415, 503],

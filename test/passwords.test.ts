@@ -1,4 +1,4 @@
-import { hash } from '@node-rs/argon2'
+import { hash, parseOptions, verify } from '@node-rs/argon2'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { addUser, build, login, PASSWORD, testEnv } from './helper.js'
@@ -92,14 +92,40 @@ t.test('a hash made before normalisation verifies its own form once, and is upgr
   t.equal((await login(app, 'alice', nfd)).statusCode, 200, 'and the NFD one still does')
 })
 
-t.test('an unknown user costs one password verification, as a known one does', async (t) => {
+t.test('every login, known name or not, is one argon2 verification of the typed password, at the cost of a real hash, in the queue as its own', async (t) => {
+  // Observed at the hasher the service uses (app.passwordHasher, the one Accounts verifies with): what is
+  // verified, against what, and where in the queue. Without the dummy hash, or with a cheaper or malformed
+  // one, an unknown name would cost less than a known one, and its answer time would tell.
   const app = await build(t)
   await addUser(app, 'alice', PASSWORD)
-  for (const [name, username] of [['known user, wrong password', 'alice'], ['unknown user', 'nobody-by-that-name']]) {
-    const before = app.passwordHasher.verifications
-    t.equal((await login(app, username, 'not the password')).statusCode, 401, name)
-    t.equal(app.passwordHasher.verifications - before, 1, `${name}: one argon2 verification`)
+  await addUser(app, 'carol', PASSWORD)
+  await app.accounts.setDisabledByName('carol', true)
+  const real = parseOptions(await storedHash(app, 'alice'))
+  const verifications = t.capture(app.passwordHasher, 'verify', app.passwordHasher.verify)
+  const cases: Array<[string, string, string, number]> = [
+    ['known user, right password', 'alice', PASSWORD, 200],
+    ['known user, wrong password', 'alice', 'not the password', 401],
+    ['disabled user, right password', 'carol', PASSWORD, 401],
+    ['unknown user', 'nobody-by-that-name', 'not the password', 401],
+    ["unknown user, a real user's password", 'nobody-else', PASSWORD, 401],
+    ['unknown user, a decomposed accent', 'no-one', 'crème brûlée à la carte'.normalize('NFD'), 401]
+  ]
+  const dummies = new Set<string>()
+  for (const [i, [what, username, password, status]] of cases.entries()) {
+    const address = `198.51.100.${i + 1}`
+    const res = await app.inject({ method: 'POST', url: '/login', remoteAddress: address, payload: { username, password } })
+    t.equal(res.statusCode, status, `${what}: ${status}`)
+    const calls = verifications()
+    t.equal(calls.length, 1, `${what}: one verification`)
+    const [against, typed, flow] = calls[0].args
+    t.equal(typed, password.normalize('NFKC'), `${what}: of the password as typed (normalised)`)
+    t.same(parseOptions(against), real, `${what}: against an argon2id hash of the same parameters as a real user's`)
+    t.equal(await verify(against, typed), status === 200 || what.startsWith('disabled'), `${what}: a hash argon2 verifies (not a malformed one, refused at once)`)
+    t.same(flow, { keys: [`c:${address}`, `a:${app.audit.nameHash(username)}`], suspect: false }, `${what}: queued as the typed name's login from its address`)
+    if (username.startsWith('no')) dummies.add(against)
+    else t.equal(against, await storedHash(app, username), `${what}: against the user's own hash`)
   }
+  t.equal(dummies.size, 1, 'unknown users: always the one dummy hash')
 })
 
 t.test('a password is measured after normalisation, and must be valid Unicode', async (t) => {
