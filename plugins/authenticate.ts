@@ -2,7 +2,7 @@ import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError, InvalidTokenError, UnavailableError } from '../src/errors.js'
-import { AccessTokenVerifier, bearerToken, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+import { AccessTokenVerifier, bearerToken, hasSecondAuthorization, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -18,16 +18,6 @@ declare module 'fastify' {
     authenticate: onRequestHookHandler
     accessTokens: AccessTokenVerifier
   }
-}
-
-// Node keeps the first of several Authorization headers and drops the rest; a request carrying two is
-// ambiguous (which one did a proxy check?), so it is refused.
-function hasSecondAuthorization (raw: string[]): boolean {
-  let seen = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization' && ++seen > 1) return true
-  }
-  return false
 }
 
 // The one verifier behind fastify.authenticate and request.jwtVerify(): signature and claims by our rules

@@ -2,6 +2,7 @@ import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError, errorBody, HttpError, InvalidTokenError, TooManyAttemptsError, UnavailableError, type DomainErrorKind } from '../src/errors.js'
 import { FlowQueueFullError, QueueFullError } from '../src/limiter.js'
+import { routerRefusals } from '../src/router-refusals.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
 // RFC 6750 §3: a challenge on every 401 of a protected route, and error="invalid_token" when a token was sent.
@@ -14,18 +15,42 @@ const DOMAIN_STATUS: Record<DomainErrorKind, number> = { invalid: 400, 'wrong-cr
 // @fastify/jwt's own refusals (request.jwtVerify()): FST_JWT_* and fast-jwt's FAST_JWT_* codes.
 const isJwtPluginError = (err: FastifyError) => typeof err.code === 'string' && /^(FST|FAST)_JWT_/.test(err.code)
 
+// The charset parameter of a Content-Type header (unquoted), if it has one.
+function charsetOf (contentType: string | undefined): string | undefined {
+  const match = contentType?.match(/;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i)
+  return match === null || match === undefined ? undefined : match[1] ?? match[2]
+}
+
 // What the HTTP surface accepts and how it fails: JSON bodies only, and every error in one shape,
 // {statusCode, error, message}, with a message that says what was wrong but never echoes the body. Domain
 // errors become HTTP answers here and nowhere else.
 export default fp(async function http (fastify) {
   // Fastify parses text/plain by default; this service takes JSON only, so anything else is a 415.
   fastify.removeContentTypeParser('text/plain')
+  // JSON in UTF-8 only (RFC 8259 §8.1). Fastify reads every application/json body as UTF-8 whatever its
+  // charset says, so a body labelled utf-16, latin-1 or a made-up name would be read as something its
+  // sender did not mean: 415. No charset, or utf-8 in any case, is read by Fastify's own JSON parser (the
+  // empty body, __proto__ and constructor rules as before).
+  const parseJson = fastify.getDefaultJsonParser(fastify.initialConfig.onProtoPoisoning ?? 'error', fastify.initialConfig.onConstructorPoisoning ?? 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, function parseUtf8Json (request, body, done) {
+    const charset = charsetOf(request.headers['content-type'])
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      done(new HttpError(415, 'Content-Type charset is not UTF-8; send JSON in UTF-8 (charset=utf-8, or none)'), undefined)
+      return
+    }
+    parseJson(request, body as string, done)
+  })
 
   // Unknown routes: answered in this (the app's) context, so that its hooks run — the security headers, CORS.
   // Under `fastify start` the app is a plugin of fastify-cli's root instance, whose default 404 handler
   // would answer without them (tests that build the app with skipOverride could not see it). The path is
-  // not echoed.
-  fastify.setNotFoundHandler(function notFound (_request, reply) {
+  // not echoed. A request the router refused is routed here too (src/app.ts): a malformed %-encoding is a
+  // 400 (the URL not echoed either); a parameter over the router's limit (longer than any URL Node takes,
+  // so only through inject) the 404 of an unknown route.
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    const refusal = routerRefusals.get(request.raw)
+    if (refusal !== undefined && refusal !== 'FST_ERR_MAX_PARAM_LENGTH') return reply.code(400).send(errorBody(400, 'Malformed URL: a %-escape that is not valid UTF-8'))
     return reply.code(404).send(errorBody(404, 'No such route'))
   })
 

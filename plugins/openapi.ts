@@ -42,26 +42,21 @@ const TAGS = [
 // after plugins/; no plugin adds a route but @fastify/cors's hidden preflight). Every response code a
 // route can send is in its schema (plugins/route-contract.ts); the bearer scheme is `bearerAuth`.
 export default fp(async function openapi (fastify) {
-  const { DOCS_ENABLED, PUBLIC_URL, PORT } = fastify.config
+  const { DOCS_ENABLED, PUBLIC_URL } = fastify.config
   if (!DOCS_ENABLED) return
   const pkg = packageInfo()
 
-  // Where "Try it out" sends requests: PUBLIC_URL, or the address the server listens on (localhost for a
-  // wildcard address), or localhost at PORT before it listens. Never the request's Host header.
-  const serverUrl = () => {
-    if (PUBLIC_URL !== undefined) return PUBLIC_URL.replace(/\/$/, '')
-    const address = fastify.server.address()
-    if (address === null || typeof address !== 'object') return `http://localhost:${PORT}`
-    const wildcard = address.address === '0.0.0.0' || address.address === '::'
-    const host = wildcard ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address
-    return `http://${host}:${address.port}`
-  }
-  const withServers = <T extends Record<string, unknown>>(document: T) => ({ ...document, servers: [{ url: serverUrl() }] })
+  // Where "Try it out" sends requests: a relative server, so that the page calls the origin it was opened
+  // at, whichever that is (http://127.0.0.1:3000, http://localhost:3000, a proxy's name): its own policy
+  // allows no other (connect-src 'self'). "/", or PUBLIC_URL's path when the service is published under one
+  // (https://example.com/auth: "/auth"). Never the request's Host or X-Forwarded-Host.
+  const servers = [{ url: PUBLIC_URL === undefined ? '/' : new URL(PUBLIC_URL).pathname.replace(/(.)\/+$/, '$1') }]
 
   await fastify.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: { title: pkg.name, version: pkg.version, description: pkg.description },
+      servers,
       tags: TAGS,
       components: {
         securitySchemes: {
@@ -71,9 +66,7 @@ export default fp(async function openapi (fastify) {
     },
     stripBasePath: false,
     // Schemas with an $id (ErrorResponse) are components named by it, not def-0, def-1…
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
-    // The document is made once, on first use; the served copy gets the servers of the moment.
-    transformObject: (made) => withServers((made as { openapiObject: Record<string, unknown> }).openapiObject)
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
 
   // Only the page itself gets the documentation page's policy, through a route-level hook of its own
@@ -89,7 +82,6 @@ export default fp(async function openapi (fastify) {
     routePrefix: DOCS_PREFIX,
     // BaseLayout: the operations without Swagger UI's top bar, whose logo is an inline SVG with a <style>
     // element (which the policy refuses) and whose box would point the page at any other document.
-    uiConfig: { layout: 'BaseLayout', deepLinking: true, persistAuthorization: false, displayRequestDuration: true },
-    transformSpecification: (document) => withServers(document)
+    uiConfig: { layout: 'BaseLayout', deepLinking: true, persistAuthorization: false, displayRequestDuration: true }
   })
 }, { name: 'openapi', dependencies: ['env'] })

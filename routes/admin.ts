@@ -14,7 +14,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/admin/users', {
     onRequest,
-    schema: { summary: 'Every user', tags: ['admin'], response: { 200: Type.Array(AdminUserView), ...guarded } }
+    schema: { summary: 'Every user', tags: ['admin'], response: { 200: Type.Array(AdminUserView, { description: 'Every user, oldest first' }), ...guarded } }
   }, async function () {
     const users = await fastify.accounts.list()
     return users.map(({ id, username, roles, disabled, createdAt }) => ({ id, username, roles, disabled, createdAt }))
@@ -26,7 +26,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
       tags: ['admin'],
       summary: 'Refuse the user\'s logins and end every session at once (never the last enabled admin: 409)',
       params: IdParams,
-      response: { 204: Type.Null(), 404: ErrorResponse, 409: ErrorResponse, ...guarded }
+      response: { 204: Type.Null({ description: 'Disabled: every session of the user has ended' }), 404: ErrorResponse, 409: ErrorResponse, ...guarded }
     }
   }, async function (request, reply) {
     await fastify.accounts.setDisabled(request.params.id, true)
@@ -36,7 +36,7 @@ const admin: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.post('/admin/users/:id/enable', {
     onRequest,
-    schema: { summary: 'Allow the user to log in again', tags: ['admin'], params: IdParams, response: { 204: Type.Null(), 404: ErrorResponse, ...guarded } }
+    schema: { summary: 'Allow the user to log in again', tags: ['admin'], params: IdParams, response: { 204: Type.Null({ description: 'Enabled: the user may log in again, in new sessions' }), 404: ErrorResponse, ...guarded } }
   }, async function (request, reply) {
     await fastify.accounts.setDisabled(request.params.id, false)
     fastify.auditRequest(request, 'user_enabled', byAdmin(request.params.id, request))

@@ -8,7 +8,7 @@ const greeting: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: {
       summary: 'Greet the authenticated user: `Welcome, <username>!`',
       tags: ['account'],
-      response: { 200: Type.String(), 401: ErrorResponse }
+      response: { 200: Type.String({ description: 'The greeting, in text/plain: `Welcome, <username>!`' }), 401: ErrorResponse }
     }
   }, function (request, reply) {
     reply.type('text/plain; charset=utf-8').send(`Welcome, ${request.user.username}!`)

@@ -16,7 +16,7 @@ const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health/live', {
     config: { pressureHandler: () => undefined },
-    schema: { summary: 'Liveness: the process is up', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { summary: 'Liveness: the process is up', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' }) } }
   }, async function () {
     return { status: 'ok' as const }
   })
@@ -26,7 +26,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Readiness: able to answer every route truthfully',
       tags: ['health'],
       response: {
-        200: Ready,
+        200: { ...Ready, description: 'Ready: able to answer every route truthfully' },
         // Not ready; or, like every route, overloaded or shutting down (the usual error body).
         503: Type.Union([NotReady, ErrorResponse], { description: 'Not ready (the reasons say why), overloaded, or shutting down; retry after Retry-After seconds', headers: { 'Retry-After': RetryAfter } })
       }

@@ -12,7 +12,7 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
       tags: ['tokens'],
       body: LoginBody,
       response: {
-        200: TokenResponse,
+        200: { ...TokenResponse, description: 'Logged in: an access token, and the refresh token of a new session' },
         400: ErrorResponse,
         401: errorAnswer('Invalid credentials: the same answer for an unknown user, a wrong password and a disabled account'),
         413: ErrorResponse,

@@ -11,7 +11,7 @@ const logout: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'End the current session, or with {"scope":"all"} every session of the user',
       tags: ['tokens'],
       body: LogoutBody,
-      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 415: ErrorResponse }
+      response: { 204: Type.Null({ description: 'Logged out: the session (with scope "all", every session of the user) has ended' }), 400: ErrorResponse, 401: ErrorResponse, 415: ErrorResponse }
     }
   }, async function (request, reply) {
     const { sub, sid } = request.user

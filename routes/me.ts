@@ -8,7 +8,7 @@ import { ErrorResponse, errorAnswer, IdParams, Me, PasswordChangeBody, SessionVi
 const me: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/me', {
     onRequest: [fastify.authenticate],
-    schema: { summary: 'The authenticated user', tags: ['account'], response: { 200: Me, 401: ErrorResponse } }
+    schema: { summary: 'The authenticated user', tags: ['account'], response: { 200: { ...Me, description: 'The user the access token was issued to' }, 401: ErrorResponse } }
   }, async function (request) {
     const user = await fastify.accounts.findById(request.user.sub)
     if (!user) throw new HttpError(401, 'Invalid or expired token')
@@ -17,7 +17,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/me/sessions', {
     onRequest: [fastify.authenticate],
-    schema: { summary: "The caller's active sessions", tags: ['account'], response: { 200: Type.Array(SessionView), 401: ErrorResponse } }
+    schema: { summary: "The caller's active sessions", tags: ['account'], response: { 200: Type.Array(SessionView, { description: 'The caller\'s active sessions, newest first' }), 401: ErrorResponse } }
   }, async function (request) {
     const sessions = await fastify.sessions.listActive(request.user.sub)
     return sessions.map(({ id, createdAt, lastUsedAt, expiresAt, userAgent, ip }) =>
@@ -26,7 +26,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.delete('/me/sessions/:id', {
     onRequest: [fastify.authenticate],
-    schema: { summary: 'End one of the caller\'s sessions', tags: ['account'], params: IdParams, response: { 204: Type.Null(), 401: ErrorResponse, 404: ErrorResponse } }
+    schema: { summary: 'End one of the caller\'s sessions', tags: ['account'], params: IdParams, response: { 204: Type.Null({ description: 'The session has ended' }), 401: ErrorResponse, 404: ErrorResponse } }
   }, async function (request, reply) {
     await fastify.sessions.endOwn(request.user.sub, request.params.id)
     fastify.auditRequest(request, 'logged_out', { sessionId: request.params.id, actorSessionId: request.user.sid, reason: 'session-ended' })
@@ -40,7 +40,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Change the password; every other session of the user ends',
       tags: ['account'],
       body: PasswordChangeBody,
-      response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 403: errorAnswer('Invalid credentials: a wrong current password (the access token was fine; logged and throttled as a failed login)'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 204: Type.Null({ description: 'Changed: every other session of the user has ended' }), 400: ErrorResponse, 401: ErrorResponse, 403: errorAnswer('Invalid credentials: a wrong current password (the access token was fine; logged and throttled as a failed login)'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     // A wrong current password is a failed login for the account: throttled as one (429 while it waits),

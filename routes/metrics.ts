@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { METRICS_CONTENT_TYPE } from '../src/metrics.js'
+import { hasSecondAuthorization } from '../src/tokens.js'
 import { ErrorResponse } from '../src/schemas.js'
 
 // Prometheus scrapes here (README, "Metrics"). Anyone else gets the 404 of a route that does not exist:
@@ -25,6 +26,7 @@ const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
     const scrape = {
       peerAddress: request.socket.remoteAddress, // the socket's: request.ip is what X-Forwarded-For says
       authorization: headers.authorization,
+      secondAuthorization: hasSecondAuthorization(request.raw.rawHeaders),
       // Any sign of a proxy in front (a same-host nginx would otherwise expose /metrics to everyone it
       // serves): Forwarded, Via, X-Forwarded-*, X-Real-IP, CF-Connecting-IP, True-Client-IP. A proxy that
       // adds none of them cannot be told apart: README says to set METRICS_TOKEN behind one.

@@ -11,7 +11,7 @@ const signup: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Create an account',
       tags: ['account'],
       body: SignupBody,
-      response: { 201: SignupResponse, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 201: { ...SignupResponse, description: 'The account, created' }, 400: ErrorResponse, 409: ErrorResponse, 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const user = await fastify.accounts.create(request.body.username, request.body.password)

@@ -10,7 +10,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Exchange a refresh token for a new access token and a new refresh token (the old one is spent)',
       tags: ['tokens'],
       body: RefreshBody,
-      response: { 200: TokenResponse, 400: ErrorResponse, 401: errorAnswer('Invalid refresh token: unknown, spent, expired, or of an ended session'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
+      response: { 200: { ...TokenResponse, description: 'A new access token and a new refresh token; the one sent is spent' }, 400: ErrorResponse, 401: errorAnswer('Invalid refresh token: unknown, spent, expired, or of an ended session'), 413: ErrorResponse, 415: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse }
     }
   }, async function (request, reply) {
     const outcome = await fastify.sessions.refresh(request.body.refreshToken)

@@ -32,7 +32,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
   // Before start-up has loaded the keys, an empty set would be cached by consumers: 503 instead.
   fastify.get('/.well-known/jwks.json', {
     onRequest: [fastify.requireStarted],
-    schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', tags: ['keys'], response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } }
+    schema: { summary: 'Public keys that verify our access tokens (RFC 7517)', tags: ['keys'], response: { 200: Type.Object({ keys: Type.Array(Jwk) }, { description: 'The JSON Web Key Set: every key that may verify a token now' }) } }
   }, async function (_request, reply) {
     reply.header('cache-control', `public, max-age=${maxAge}`)
     return fastify.keys.jwks() as { keys: Array<typeof Jwk.static> }
@@ -51,7 +51,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async function (fastify) {
           revocation_endpoint: Type.String(),
           grant_types_supported: Type.Array(Type.String()),
           id_token_signing_alg_values_supported: Type.Array(Type.String())
-        })
+        }, { description: 'The discovery document (after OpenID Connect Discovery 1.0)' })
       }
     }
   }, async function (_request, reply) {

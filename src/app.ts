@@ -1,7 +1,7 @@
 import AutoLoad from '@fastify/autoload'
-import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'
-import { createServer } from 'node:http'
+import { createServer, maxHeaderSize } from 'node:http'
 import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
 import type { ReadinessOptions } from '../plugins/readiness.js'
@@ -9,6 +9,7 @@ import type { StoreOptions } from '../plugins/store.js'
 import type { TrustProxy } from './config.js'
 import { draining } from './draining.js'
 import { loadConfig, loadServerSettings } from './load-config.js'
+import { ROUTER_REFUSED_PATH, routerRefusals } from './router-refusals.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
 // sit beside src/.
@@ -116,12 +117,35 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
   return applied.bodyLimit === BODY_LIMIT &&
     ajv?.coerceTypes === false && ajv?.removeAdditional === false &&
     applied.logController === options.logController && applied.childLoggerFactory === options.childLoggerFactory &&
+    applied.frameworkErrors === options.frameworkErrors && applied.routerOptions?.maxParamLength === ROUTER_OPTIONS.maxParamLength &&
     typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === false
 }
 
 // What a server that is shutting down answers to a new request (see plugins/shutdown.ts): Fastify's own
 // 503 on closing has no Retry-After.
 const DRAINING_BODY = JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'The service is shutting down; retry shortly' })
+
+// The router takes a path parameter of any length (its default refuses one over 100 characters with a raw
+// 414 of its own, before any hook): an id is unknown (404) whatever its length, answered by its route. No
+// URL can be longer than Node's header limit, so no parameter exceeds this; no route has a regular
+// expression for a long parameter to be slow on.
+const ROUTER_OPTIONS = { maxParamLength: maxHeaderSize }
+
+// What the router refuses before any route or hook (FST_ERR_BAD_URL: a malformed %-encoding) Fastify would
+// answer itself, in its own shape and without the security headers, an access line or a metric: the
+// request is routed again instead, to the app's not-found handler, which answers 400 in the service's
+// shape through the app's hooks (src/router-refusals.ts). Routed on the root instance: under
+// `fastify start` the app is a plugin of fastify-cli's, with its own hooks, and the router is one.
+function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw
+  if (routerRefusals.has(raw)) { // refused twice: cannot happen, ROUTER_REFUSED_PATH routes
+    reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed URL' })
+    return
+  }
+  routerRefusals.set(raw, err.code)
+  raw.url = ROUTER_REFUSED_PATH
+  request.server.routing(raw, reply.raw)
+}
 
 // TRUST_PROXY (README, "Client addresses behind a proxy") is a server option: which peers may tell us the
 // client's address in X-Forwarded-For, and so whose address request.ip (the rate limits' key) is. Read from
@@ -170,6 +194,8 @@ export const options: FastifyServerOptions = {
     }
   },
   bodyLimit: BODY_LIMIT, // credentials are small; a large body is a mistake or an attack
+  routerOptions: ROUTER_OPTIONS,
+  frameworkErrors,
   return503OnClosing: false // answered by the server factory instead, with Retry-After
 }
 

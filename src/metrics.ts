@@ -240,10 +240,12 @@ function reading (name: string, help: string, read: () => number, registers: Reg
 // own address (never request.ip, which X-Forwarded-For sets under TRUST_PROXY), and only requests that do
 // not say they were forwarded (a reverse proxy on the same host is a loopback peer, and would otherwise
 // open /metrics to everyone it serves). With a token: whoever sends it as `Authorization: Bearer <token>`,
-// from anywhere, and nobody else.
+// from anywhere, and nobody else. Never a request with two Authorization headers, as no protected route
+// takes one.
 export interface ScrapeRequest {
   peerAddress: string | undefined // request.socket.remoteAddress
-  authorization: string | undefined
+  authorization: string | undefined // the first Authorization header (Node keeps no other)
+  secondAuthorization: boolean // more than one came: ambiguous, and refused whatever they hold
   forwarded: boolean // X-Forwarded-For or Forwarded present
 }
 
@@ -258,7 +260,8 @@ export class MetricsAccess {
     return this.#digest !== undefined
   }
 
-  allows ({ peerAddress, authorization, forwarded }: ScrapeRequest): boolean {
+  allows ({ peerAddress, authorization, secondAuthorization, forwarded }: ScrapeRequest): boolean {
+    if (secondAuthorization) return false
     if (this.#digest === undefined) return isLoopback(peerAddress) && !forwarded
     const token = authorization === undefined ? undefined : bearerToken(authorization)
     // Compared as SHA-256 digests: equal lengths, in constant time, whatever was sent.

@@ -21,7 +21,10 @@ export function errorAnswer (description: string, options: { retryAfter?: boolea
 // The size limit is in bytes of UTF-8, which JSON Schema cannot say: the domain checks it (400, before any
 // hashing), with one message whatever the characters.
 const Password = Type.String({ minLength: 1, description: `at most ${PASSWORD_MAX_BYTES} bytes of UTF-8` })
-const Id = Type.String({ minLength: 1, maxLength: 64 })
+// A session's or a user's id, as the client puts it in the URL. Opaque, and unbounded here: one the service
+// never made is unknown (404), whatever its length, like any other (the URL itself is bounded by Node's
+// header limit, 16 KiB, and the router takes a parameter of any length: src/app.ts).
+const Id = Type.String({ minLength: 1 })
 
 // `examples` are annotations: validation and serialization ignore them; the OpenAPI document shows them
 // (GET /docs). Made-up values, never working credentials.

@@ -213,3 +213,14 @@ export function bearerToken (header: string): string | undefined {
   const token = header.slice(7)
   return token.length > 0 && !token.includes(' ') ? token : undefined
 }
+
+// Node keeps the first of several Authorization headers and drops the rest: whether a request carried more
+// than one, from its raw headers. Such a request is ambiguous (which one did a proxy check?), so every
+// route that reads the header refuses it: the protected routes (401), /metrics (its 404).
+export function hasSecondAuthorization (rawHeaders: string[]): boolean {
+  let seen = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].length === 13 && rawHeaders[i].toLowerCase() === 'authorization' && ++seen > 1) return true
+  }
+  return false
+}

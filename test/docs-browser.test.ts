@@ -1,19 +1,18 @@
 // The documentation page in a real browser (Debian's Chromium, headless, driven by playwright-core), as a
 // person uses it: log in through "Try it out" on POST /login, copy the token from the answer into
 // "Authorize", then call GET / and read the greeting. No console error, no page error, no CSP violation.
-// A screenshot of the end is kept in test/artifacts/ (git-ignored).
+// A screenshot of the end is kept in test/artifacts/ (git-ignored), one for each address the page is opened at.
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Locator, type Page } from 'playwright-core'
-import t from 'tap'
-import { build, testEnv } from './helper.js'
+import t, { type Test } from 'tap'
+import { build, freePort, testEnv } from './helper.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const USERNAME = 'ada'
 const ADMIN_PASSWORD = 'a browser test passphrase 8'
-const SCREENSHOT = join(import.meta.dirname, 'artifacts', 'docs-flow.png')
 
 // One operation's block on the page, by method and path.
 const operation = (page: Page, method: string, path: string): Locator =>
@@ -32,13 +31,16 @@ async function tryItOut (page: Page, block: Locator, body?: string): Promise<{ s
   return { status, text }
 }
 
-t.test('a person logs in, authorizes and is greeted on /docs, with no console error or CSP violation', {
+// The page must work from whichever address it was opened at: its requests go to its own origin (the
+// document's server is "/", or PUBLIC_URL's path). The service listens as `npm start` starts it, at
+// fastify-cli's default address (localhost), and the page is opened at each of the addresses a person may
+// type (without PUBLIC_URL), and at 127.0.0.1 with PUBLIC_URL=http://localhost:PORT (what the document
+// said when "Try it out" from http://127.0.0.1:PORT/docs failed: another origin, refused by the page's own
+// connect-src).
+t.test('a person logs in, authorizes and is greeted on /docs, opened at 127.0.0.1 and at localhost, with no console error or CSP violation', {
   skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`,
-  timeout: 60_000
+  timeout: 180_000
 }, async (t) => {
-  const app = await build(t, testEnv(t, { ADMIN_USERNAME: USERNAME, ADMIN_PASSWORD }))
-  const base = await app.listen({ port: 0, host: '127.0.0.1' })
-
   const profile = await mkdtemp(join(tmpdir(), 'auth-docs-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -51,7 +53,25 @@ t.test('a person logs in, authorizes and is greeted on /docs, with no console er
   })
   context.setDefaultTimeout(15_000)
 
-  const page = context.pages()[0] ?? await context.newPage()
+  for (const publicUrl of [false, true]) {
+    const port = await freePort()
+    const PUBLIC_URL = publicUrl ? `http://localhost:${port}` : undefined
+    const app = await build(t, testEnv(t, { ADMIN_USERNAME: USERNAME, ADMIN_PASSWORD, PUBLIC_URL }))
+    await app.listen({ port })
+    // With PUBLIC_URL at localhost, the other address is the one that used to fail.
+    for (const host of publicUrl ? ['127.0.0.1'] : ['127.0.0.1', 'localhost']) {
+      const name = `${PUBLIC_URL === undefined ? 'no PUBLIC_URL' : `PUBLIC_URL=${PUBLIC_URL}`}, opened at http://${host}:${port}/docs`
+      await t.test(name, async (t) => {
+        const page = await context.newPage()
+        t.teardown(() => page.close())
+        await personalFlow(t, page, `http://${host}:${port}`, join(import.meta.dirname, 'artifacts', `docs-flow-${publicUrl ? 'public-url-' : ''}${host}.png`))
+      })
+    }
+    await app.close()
+  }
+})
+
+async function personalFlow (t: Test, page: Page, base: string, screenshot: string) {
   const problems: string[] = []
   page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`) })
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
@@ -87,8 +107,8 @@ t.test('a person logs in, authorizes and is greeted on /docs, with no console er
   } finally {
     // Where the page is, passed or not, and what it complained of.
     await mkdir(join(import.meta.dirname, 'artifacts'), { recursive: true })
-    await page.screenshot({ path: SCREENSHOT, fullPage: true })
-    t.comment(`screenshot: ${SCREENSHOT}`)
+    await page.screenshot({ path: screenshot, fullPage: true })
+    t.comment(`screenshot: ${screenshot}`)
     t.same(problems, [], 'no console error, page error or CSP violation')
   }
-})
+}

@@ -82,6 +82,33 @@ t.test('bad input gets a 4xx that says what is wrong, never a 500', async (t) =>
   }
 })
 
+t.test('a JSON body in any charset but UTF-8 is refused with 415; UTF-8 in any spelling of its name, or no charset, is read', async (t) => {
+  const app = await build(t)
+  await addUser(app, 'alice', PASSWORD)
+  const body = JSON.stringify({ username: 'alice', password: PASSWORD })
+  const refused: Array<[string, string | Buffer]> = [
+    ['application/json; charset=utf-16', Buffer.from(body, 'utf16le')],
+    ['application/json; charset=UTF-16LE', Buffer.from(body, 'utf16le')],
+    ['application/json; charset=utf-16', body], // UTF-8 bytes, whatever the label says: still refused
+    ['application/json; charset=bogus', body],
+    ['application/json; charset=iso-8859-1', body],
+    ['application/json; charset="utf-16"', body],
+    ['application/json; charset=utf8', body], // not the name of UTF-8 (RFC 3629)
+    ['application/json; charset=', body]
+  ]
+  for (const [contentType, payload] of refused) {
+    for (const url of ['/login', '/token/refresh']) {
+      const res = await app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload: url === '/login' ? payload : '{"refreshToken":"rt_x"}' })
+      t.equal(res.statusCode, 415, `${url}, ${contentType}: 415`)
+      t.match(res.json(), { statusCode: 415, error: 'Unsupported Media Type', message: /charset.*UTF-8/ }, `${url}, ${contentType}: the usual body, saying what to send`)
+    }
+  }
+  for (const contentType of ['application/json', 'application/json; charset=utf-8', 'application/json; charset=UTF-8', 'application/json;charset="Utf-8"', 'application/json; foo=bar', 'Application/JSON; Charset=UTF-8']) {
+    const res = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': contentType }, payload: body })
+    t.equal(res.statusCode, 200, `${contentType}: read as UTF-8`)
+  }
+})
+
 t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up', async (t) => {
   const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1', ...LOGIN_BURSTS }))
   await addUser(app, 'alice', PASSWORD)

@@ -3,6 +3,7 @@
 // live sessions from the store (and a store that fails or hangs leaving the rest served); who may scrape:
 // loopback peers by the socket's address (never X-Forwarded-For), or with METRICS_TOKEN its holders only.
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import { connect } from 'node:net'
 import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { DURATION_BUCKETS, RequestDurations } from '../src/metrics.js'
@@ -329,6 +330,34 @@ t.test('with METRICS_TOKEN: its holders from anywhere, nobody else (loopback inc
   }
   t.ok(lines.length > 0)
   t.notOk(lines.some((l) => l.includes(TOKEN.slice(3)) || l.includes(WRONG.slice(3))), 'no log line has the token (or the wrong one)')
+})
+
+t.test('two Authorization headers: refused (404) whichever comes first, as the protected routes refuse them', async (t) => {
+  for (const METRICS_TOKEN of [TOKEN, undefined]) {
+    const app = await build(t, testEnv(t, { METRICS_TOKEN }))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (app.server.address() as { port: number }).port
+    const send = (headers: string) => new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(`GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`))
+      let data = ''
+      socket.on('data', (d) => { data += d })
+      socket.on('end', () => resolve(data))
+      socket.on('error', reject)
+    })
+    const what = METRICS_TOKEN === undefined ? 'without METRICS_TOKEN, from loopback' : 'with METRICS_TOKEN'
+    const one = METRICS_TOKEN === undefined ? '' : `Authorization: Bearer ${TOKEN}\r\n`
+    t.match(await send(one), /^HTTP\/1.1 200/, `${what}: the control scrape passes`)
+    for (const [name, headers] of [
+      ['the token, then a wrong one', `Authorization: Bearer ${TOKEN}\r\nAuthorization: Bearer ${WRONG}\r\n`],
+      ['a wrong one, then the token', `Authorization: Bearer ${WRONG}\r\nAuthorization: Bearer ${TOKEN}\r\n`],
+      ['the token twice', `Authorization: Bearer ${TOKEN}\r\nauthorization: Bearer ${TOKEN}\r\n`]
+    ]) {
+      const answer = await send(headers)
+      t.match(answer, /^HTTP\/1.1 404/, `${what}, ${name}: 404`)
+      t.match(answer, /\{"statusCode":404,"error":"Not Found","message":"No such route"\}$/, `${what}, ${name}: the answer of a route that does not exist`)
+      t.notMatch(answer, /auth_service_/, `${what}, ${name}: no metrics`)
+    }
+  }
 })
 
 t.test('METRICS_TOKEN must be at least 32 visible characters; the refusal does not show it', async (t) => {

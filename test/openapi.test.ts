@@ -89,9 +89,10 @@ t.test('the document is valid OpenAPI 3 and lists every registered route, with e
     t.ok(op.tags?.length, `${key} has a tag`)
     for (const [code, answer] of Object.entries(op.responses)) {
       if (code === '429' || code === '503') t.ok(answer.headers?.['Retry-After'], `${key} ${code} documents Retry-After`)
-      if (Number(code) >= 400) t.ok(answer.description && answer.description !== 'Default Response', `${key} ${code} says what it means`)
+      t.ok(answer.description && answer.description !== 'Default Response', `${key} ${code} says what it means`)
     }
   }
+  t.notMatch(JSON.stringify(doc), /Default Response/, 'no answer is described as "Default Response"')
 })
 
 // A route added later that lists none of the codes plugins send on it (test/fixtures/limits-app.ts: a
@@ -175,13 +176,21 @@ t.test('login and refresh have examples of their bodies and of their 200 answers
   t.equal((await app.inject({ method: 'POST', url: '/login', payload: example as object })).statusCode, 401, 'the login example passes validation')
 })
 
-t.test('servers: PUBLIC_URL, or the address the server listens on', async (t) => {
-  const configured = await build(t, testEnv(t, { PUBLIC_URL: 'https://auth.example.com/' }))
-  t.same((await documentOf(configured)).servers, [{ url: 'https://auth.example.com' }])
-  const app = await build(t, testEnv(t))
+t.test('servers: relative, "/" or PUBLIC_URL\'s path, whatever the Host or X-Forwarded-Host header says', async (t) => {
+  for (const [PUBLIC_URL, url] of [['https://auth.example.com/', '/'], ['https://auth.example.com', '/'], ['https://example.com/auth/', '/auth'], ['https://example.com/a/b', '/a/b']]) {
+    const configured = await build(t, testEnv(t, { PUBLIC_URL }))
+    t.same((await documentOf(configured)).servers, [{ url }], `PUBLIC_URL=${PUBLIC_URL}: ${url}`)
+  }
+  const app = await build(t, testEnv(t, { TRUST_PROXY: '127.0.0.1' }))
+  t.same((await documentOf(app)).servers, [{ url: '/' }], 'before it listens: /')
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
-  const doc = await (await fetch(`${address}/docs/json`, { headers: { host: 'evil.example' } })).json() as Document
-  t.same(doc.servers, [{ url: address }], 'the listened address, whatever the Host header')
+  for (const headers of [{}, { host: 'evil.example' }, { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }, { forwarded: 'host=evil.example' }] as Array<Record<string, string>>) {
+    const doc = await (await fetch(`${address}/docs/json`, { headers })).json() as Document
+    t.same(doc.servers, [{ url: '/' }], `listening, with ${JSON.stringify(headers)}: /`)
+  }
+  const yaml = await (await fetch(`${address}/docs/yaml`, { headers: { host: 'evil.example' } })).text()
+  t.match(yaml, /^servers:\n {2}- url: \/\n/m, 'the YAML document too')
+  t.notMatch(yaml, /evil|127\.0\.0\.1|localhost/, 'no host in it')
 })
 
 t.test('the page has its own Content-Security-Policy; the document and the page\'s files keep the JSON API\'s', async (t) => {

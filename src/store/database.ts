@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../config.js'
 import { privateDatabaseFiles, type Report } from '../private-files.js'
 import type { Database } from './schema.js'
-import { StoreNotReadyError } from './dialect.js'
+import { NulComparisonsPlugin, StoreNotReadyError } from './dialect.js'
 import { migrateToLatest } from './migrations.js'
 
 export type Db = Kysely<Database>
@@ -125,7 +125,8 @@ function openPostgres (url: string, options: DatabaseOptions): Db {
   }
   pool.on('error', lost)
   pool.on('connect', (client) => { client.on('error', lost) })
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  // Comparisons with a NUL character are decided before PostgreSQL sees them (see NulComparisonsPlugin).
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new NulComparisonsPlugin()] })
 }
 
 function openSqlite (file: string, options: DatabaseOptions): Db {

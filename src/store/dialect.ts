@@ -1,4 +1,8 @@
-import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely'
+import {
+  BinaryOperationNode, OperationNodeTransformer, OperatorNode, PostgresAdapter, PrimitiveValueListNode, sql, ValueListNode, ValueNode,
+  type ColumnDefinitionBuilder, type Kysely, type KyselyPlugin, type OperationNode, type PluginTransformQueryArgs,
+  type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow
+} from 'kysely'
 
 // Where SQLite and PostgreSQL truly differ, in one place: everything else is the same Kysely query on both.
 
@@ -35,6 +39,71 @@ export function identityColumn (db: Kysely<any>): ['bigserial' | 'integer', (c: 
 // some later checkpoint. PostgreSQL leaves dead row versions to VACUUM; its files are the server's to guard.
 export async function flushOverwrittenSecrets (db: Kysely<any>): Promise<void> {
   if (!isPostgres(db)) await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db)
+}
+
+// PostgreSQL's text cannot hold a NUL character (U+0000): a statement that merely compares a column with a
+// value containing one fails (`invalid byte sequence for encoding "UTF8": 0x00`), where SQLite compares it
+// like any other text and finds nothing. No stored value has one — new names refuse control characters,
+// ids and token hashes are the service's own — so such a comparison is decided here, before PostgreSQL
+// sees it: equal to nothing (`=`, `is`, an `in` list without it), different from everything (`!=`, `<>`,
+// `is not`, `not in`). Every query of every route and command is covered at once: a login name, a session
+// or user id in a URL, a name given to the CLI. PostgreSQL then answers as SQLite does (no such user, no
+// such session: 401, 404), never with an error. A NUL in a value written (an insert, an update's `set`) is
+// left to fail: the service writes only what it has validated or made, so that would be a bug.
+const NUL = '\u0000'
+const hasNul = (value: unknown): boolean => typeof value === 'string' && value.includes(NUL)
+const EQUALS = new Set(['=', '==', 'is'])
+const DIFFERS = new Set(['!=', '<>', 'is not'])
+const LISTS = new Set(['in', 'not in'])
+// Constant conditions that are a BinaryOperationNode still: `1 = 0`, `1 = 1` (immediate, no parameter).
+const constant = (truth: boolean) =>
+  BinaryOperationNode.create(ValueNode.createImmediate(1), OperatorNode.create('='), ValueNode.createImmediate(truth ? 1 : 0))
+
+// Whether a query tree carries a NUL in any value: the common case (none) costs one walk, and no copy.
+function carriesNul (node: unknown): boolean {
+  if (hasNul(node)) return true
+  if (node === null || typeof node !== 'object') return false
+  if (Array.isArray(node)) return node.some(carriesNul)
+  for (const key in node) if (carriesNul((node as Record<string, unknown>)[key])) return true
+  return false
+}
+
+class NulComparisons extends OperationNodeTransformer {
+  protected override transformBinaryOperation (node: BinaryOperationNode, queryId?: Parameters<OperationNodeTransformer['transformNode']>[1]): BinaryOperationNode {
+    const operator = OperatorNode.is(node.operator) ? node.operator.operator : undefined
+    if (operator !== undefined && (EQUALS.has(operator) || DIFFERS.has(operator))) {
+      const sides = [node.leftOperand, node.rightOperand]
+      if (sides.some((side) => ValueNode.is(side) && hasNul(side.value))) return constant(DIFFERS.has(operator))
+    }
+    if (operator !== undefined && LISTS.has(operator)) {
+      const list = node.rightOperand
+      let kept: OperationNode | undefined
+      let empty = false
+      if (PrimitiveValueListNode.is(list) && list.values.some(hasNul)) {
+        const values = list.values.filter((v) => !hasNul(v))
+        empty = values.length === 0
+        kept = PrimitiveValueListNode.create(values)
+      } else if (ValueListNode.is(list) && list.values.some((v) => ValueNode.is(v) && hasNul(v.value))) {
+        const values = list.values.filter((v) => !(ValueNode.is(v) && hasNul(v.value)))
+        empty = values.length === 0
+        kept = ValueListNode.create(values)
+      }
+      if (empty) return constant(operator === 'not in') // `in ()` is no SQL: in nothing is false
+      if (kept !== undefined) return super.transformBinaryOperation(BinaryOperationNode.create(node.leftOperand, node.operator, kept), queryId)
+    }
+    return super.transformBinaryOperation(node, queryId)
+  }
+}
+
+export class NulComparisonsPlugin implements KyselyPlugin {
+  readonly #transformer = new NulComparisons()
+  transformQuery (args: PluginTransformQueryArgs): RootOperationNode {
+    return carriesNul(args.node) ? this.#transformer.transformNode(args.node, args.queryId) : args.node
+  }
+
+  async transformResult (args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result
+  }
 }
 
 // A query before the store was opened (migrated): the service is still starting.
