@@ -6,7 +6,7 @@ import { passwordSizeProblem, type PasswordPolicy } from './password-policy.js'
 import { normalizePassword } from './passwords.js'
 import type { Sessions } from './sessions.js'
 import type { CredentialChange, User, UserStore } from './store/users.js'
-import { casedSkeletons, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
+import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
 export class AccountError extends DomainError {
@@ -159,6 +159,12 @@ export class Accounts {
 
   count (): Promise<number> {
     return this.#users.count()
+  }
+
+  // The users whose names look alike, in groups (src/usernames.ts lookAlikeGroups): names made before a
+  // rule that refuses them now, for an operator to look at (`auth-service users lookalikes`).
+  async lookAlikes (): Promise<User[][]> {
+    return lookAlikeGroups(await this.#users.list())
   }
 
   // One form of the password is verified, the one the stored hash was made from.

@@ -177,8 +177,9 @@ async function migrate (io: CliIo): Promise<void> {
 
 async function users (command: string, args: string[], io: CliIo): Promise<void> {
   const roles = command === 'roles' ? rolesArgs(args) : undefined
-  if (command === 'list') noArgs(args, 'users list')
-  const name = command === 'list' ? undefined : roles?.name ?? oneName(args, command)
+  const listing = command === 'list' || command === 'lookalikes'
+  if (listing) noArgs(args, `users ${command}`)
+  const name = listing ? undefined : roles?.name ?? oneName(args, command)
   const audit = cliAudit(io)
   await withDomain(io, async ({ accounts }) => {
     switch (command) {
@@ -187,6 +188,15 @@ async function users (command: string, args: string[], io: CliIo): Promise<void>
           io.stdout.write(`${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'enabled'}\t${u.createdAt}\n`)
         }
         break
+      case 'lookalikes': {
+        const { shownName } = await import('./usernames.js')
+        const groups = await accounts.lookAlikes()
+        if (groups.length === 0) io.stdout.write('no two names look alike, and none holds an invisible character\n')
+        groups.forEach((group, i) => {
+          for (const u of group) io.stdout.write(`${i + 1}\t${u.id}\t${shownName(u.username)}\t${u.disabled ? 'disabled' : 'enabled'}\t${u.createdAt}\n`)
+        })
+        break
+      }
       case 'add': {
         const user = await accounts.create(name!, await readPassword(io, true))
         audit.record('user_created', { userId: user.id, actor: 'cli' })
@@ -295,6 +305,7 @@ const PASSWORD_INPUT = 'The password is read from a prompt (typed twice, not ech
 const COMMANDS: Command[] = [
   { words: ['users', 'add'], args: 'NAME', summary: 'create a user', help: `Creates a user.\n${PASSWORD_INPUT}`, run: (a, io) => users('add', a, io) },
   { words: ['users', 'list'], args: '', summary: 'list users', help: 'Lists every user, one a line: id, name, enabled or disabled, created (tab-separated).', run: (a, io) => users('list', a, io) },
+  { words: ['users', 'lookalikes'], args: '', summary: 'list existing names that look alike', help: 'Lists the users whose names look alike, made before the rules that refuse such a name now (another\nscript\'s letters, invisible characters): one a line, group number, id, name, enabled or disabled,\ncreated (tab-separated), a group per look. Invisible characters are shown as <U+XXXX>; a name that\nholds one is listed even alone. Nothing is changed: they all log in as before; disable or keep them.', run: (a, io) => users('lookalikes', a, io) },
   { words: ['users', 'disable'], args: 'NAME', summary: 'refuse the user\'s logins and end their sessions', help: 'Refuses the user\'s logins and ends their sessions (running instances refuse their access tokens at\ntheir next sync). The last enabled admin cannot be disabled.', run: (a, io) => users('disable', a, io) },
   { words: ['users', 'enable'], args: 'NAME', summary: 'allow the user\'s logins again', help: 'Allows the user\'s logins again.', run: (a, io) => users('enable', a, io) },
   { words: ['users', 'set-password'], args: 'NAME', summary: 'replace the password and end their sessions', help: `Replaces the user's password and ends their sessions.\n${PASSWORD_INPUT}`, run: (a, io) => users('set-password', a, io) },

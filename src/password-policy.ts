@@ -16,6 +16,14 @@ export const PASSWORD_MAX_BYTES = 1024
 // How many of the ranked list's passwords are refused.
 export const COMMON_PASSWORDS_REFUSED = 10_000
 
+// Characters a person does not see in a password: default-ignorable code points (the regular expression
+// engine's Unicode data: zero-width spaces and joiners, soft hyphen, variation selectors, tags, bidirectional
+// controls, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0), other format characters, control
+// characters, and spaces of every kind.
+const UNSEEN = /[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}\p{Z}\s]/gu
+// Combining marks with no character to sit on (at the start, once the unseen are gone).
+const LEADING_MARKS = /^\p{M}+/u
+
 // The first 10,000 of zxcvbn-ts's ranked list of common passwords (@zxcvbn-ts/language-common, MIT),
 // in the form they are compared in: NFKC, lower case. Built once, when the module is first loaded.
 const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).map((p) => fold(p)))
@@ -27,12 +35,19 @@ const PLAIN_WORD = /^[\p{L}\p{N}._-]+$/u
 // Shorter names would refuse too many good passwords for little gain.
 const MIN_SERVICE_NAME_LENGTH = 4
 
-// The form passwords are compared in (not what is hashed): compatibility-decomposed, without marks, format
-// characters (soft hyphen, zero-width space) or spaces, then case-folded — upper-cased before lower-cased,
-// so that ß is ss, and final ς is σ — and recomposed. So "password\u0301", " password" and "pass\u200bword"
-// are "password", "STRASSE" contains "straße", and "İstanbul" is "istanbul".
+// The form passwords are compared in (not what is hashed): compatibility-decomposed, without marks and
+// without what is not seen (above), then case-folded — upper-cased before lower-cased, so that ß is ss, and
+// final ς is σ — and recomposed. So "password\u0301", " password", "pass\u200bword" and
+// "\u3164password\u3164" are "password", "STRASSE" contains "straße", and "İstanbul" is "istanbul".
 function fold (s: string): string {
-  return s.normalize('NFKD').replace(/[\p{M}\p{Cf}\p{Z}\s]/gu, '').toUpperCase().toLowerCase().replace(/ς/g, 'σ').normalize('NFKC')
+  return s.normalize('NFKD').replace(/\p{M}/gu, '').replace(UNSEEN, '').toUpperCase().toLowerCase().replace(/ς/g, 'σ').normalize('NFKC')
+}
+
+// The characters of a password that count towards its length: those one sees. Not spaces (eight spaces
+// are a blank), not invisible characters, not marks that sit on nothing (eight combining accents); the
+// marks on a letter do count (Devanagari and others are written with them).
+function seenLength (s: string): number {
+  return codePoints(s.replace(UNSEEN, '').replace(LEADING_MARKS, ''))
 }
 
 // `fold`, and without anything but letters and digits: "Auth Service", "auth–service", "AUTH+SERVİCE" and
@@ -91,11 +106,15 @@ export class PasswordPolicy {
     if (LONE_SURROGATE.test(password)) return 'password must be valid Unicode text (it has a lone UTF-16 surrogate)'
     // U+FFFD is what bytes that are not UTF-8 become when the body is decoded: different inputs, one password.
     if (password.includes('\uFFFD')) return 'password must be valid Unicode text (it has bytes that are not UTF-8, or U+FFFD)'
-    // Counted both as typed and in the NFKC form that is hashed, the shorter counting: one character that
-    // NFKC expands (ﷺ is 18 letters) is one character to type and to guess.
-    const length = Math.min(codePoints(password), codePoints(normalizePassword(password)))
-    if (length < this.minLength) return `password must be at least ${this.minLength} characters`
-    if (COMMON.has(fold(password))) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
+    // The characters one sees (seenLength), counted both as typed and in the NFKC form that is hashed, the
+    // shorter counting: one character that NFKC expands (ﷺ is 18 letters) is one character to type and to
+    // guess.
+    const length = Math.min(seenLength(password), seenLength(normalizePassword(password)))
+    if (length < this.minLength) return `password must be at least ${this.minLength} characters, not counting spaces and invisible characters`
+    const folded = fold(password)
+    if (COMMON.has(folded)) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
+    // "........", "aAaAaAaA", "é é é é é é é é": the first guesses after the list.
+    if (new Set(folded).size < 2) return 'password is one character repeated; choose another'
     if (username !== undefined && username !== '' && (fold(password).includes(fold(username)) || containsCompact(password, username))) {
       return 'password must not contain the username'
     }

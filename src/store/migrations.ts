@@ -165,6 +165,24 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('users').dropColumn('username_skeleton_upper').execute()
       await db.schema.alterTable('users').dropColumn('username_skeleton_display').execute()
     }
+  },
+  // Skeletons that ignore default-ignorable code points (src/usernames.ts skeleton): every stored skeleton
+  // recomputed, so that a name made with an invisible character ('admin' + U+3164, which new names may no
+  // longer hold) now meets the name it looks like, and no new look-alike of either can be made. Names,
+  // login keys and passwords are left as they are: every user logs in as before. Two users that now share a
+  // skeleton both stay (the indexes are not unique); `auth-service users lookalikes` lists them.
+  '0008_username_skeleton_ignorables': {
+    async up (db: Kysely<any>) {
+      const users = await db.selectFrom('users').select(['id', 'username']).execute()
+      for (const user of users) {
+        const { display, upper } = casedSkeletons(user.username)
+        await db.updateTable('users')
+          .set({ username_skeleton: usernameSkeleton(user.username), username_skeleton_display: display, username_skeleton_upper: upper })
+          .where('id', '=', user.id).execute()
+      }
+    }
+    // No down: the skeletons as an older version computed them are not kept, and an older version reads
+    // these just as well (they only make more names look alike).
   }
 }
 
