@@ -97,10 +97,25 @@ const censorFields = (fields: string[]) => (value: unknown) => {
   for (const field of fields) if (field in copy) copy[field] = CENSOR
   return copy
 }
+// Request headers, wherever logged (`headers`: the refused-token line at debug, or by hand), by an
+// allow-list: these are logged as they came, every other header by its name with its value censored.
+// Credentials travel in many more headers than Authorization and Cookie (Proxy-Authorization, an
+// identity-aware proxy's cf-access-jwt-assertion or x-amzn-oidc-data, an oauth2-proxy's
+// x-auth-request-access-token, a gateway's x-api-key, …), under names no list could foresee.
+// Referer is not among them: a URL can carry a token in its query.
+const LOGGED_HEADERS = new Set(['host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'content-type',
+  'content-length', 'transfer-encoding', 'connection', 'origin', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+const allowedHeaders = (value: unknown) => {
+  if (value === null || typeof value !== 'object') return value
+  const logged: Record<string, unknown> = {}
+  for (const [name, header] of Object.entries(value as Record<string, unknown>)) logged[name] = LOGGED_HEADERS.has(name.toLowerCase()) ? header : CENSOR
+  return logged
+}
 const CREDENTIAL_SERIALIZERS: Record<string, (value: unknown) => unknown> = {
   authorization: () => CENSOR,
   cookie: () => CENSOR,
-  headers: censorFields(['authorization', 'cookie', 'set-cookie']),
+  headers: allowedHeaders,
   body: censorFields(CREDENTIAL_FIELDS),
   ...Object.fromEntries(CREDENTIAL_FIELDS.map((field) => [field, () => CENSOR]))
 }
