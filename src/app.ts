@@ -7,7 +7,7 @@ import type { EnvPluginOptions } from '../plugins/env.js'
 import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
 import type { TrustProxy } from './config.js'
-import { draining } from './draining.js'
+import { draining, trackConnections } from './draining.js'
 import { loadConfig, loadServerSettings } from './load-config.js'
 
 // Both in the source tree (src/app.ts) and in the build (dist/src/app.js), plugins/ and routes/
@@ -162,6 +162,7 @@ export const options: FastifyServerOptions = {
       res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' }).end(DRAINING_BODY)
     })
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+    trackConnections(server) // a shutdown answers every request it accepted (src/draining.ts)
     // Fastify hands the factory the options it was given, as it will use them: the app starts only if
     // these are the options below, whole (see app()), not a hand-made subset of them.
     if (ownOptionsApplied(applied as FastifyServerOptions)) OPTIONS_APPLIED.add(server)
