@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
 import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
-import type { TrustProxy } from './config.js'
+import { trustProxyWarning, type TrustProxy } from './config.js'
 import { draining, trackConnections } from './draining.js'
 import { loadConfig, loadServerSettings } from './load-config.js'
 
@@ -200,8 +200,10 @@ export default async function app (fastify: FastifyInstance, opts: EnvPluginOpti
     // before anything starts: the schema and the rules between variables, as the env plugin and
     // `auth-service config check` check it.
     const env = { ...process.env, ...opts.env }
-    loadConfig(env)
+    const config = loadConfig(env)
     checkTrustProxy(TRUST_PROXY_APPLIED.get(fastify.server), loadServerSettings(env).trustProxy)
+    const trustWarning = trustProxyWarning(config.TRUST_PROXY)
+    if (trustWarning) fastify.log.warn(trustWarning)
     // Fastify runs onClose hooks last-added first: added before every plugin, this runs after all of theirs
     // (the store, Redis, the change feed and the timers closed), the last line of a shutdown
     // (plugins/shutdown.ts logs the first ones).
