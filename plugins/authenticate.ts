@@ -46,8 +46,8 @@ export default fp(async function authenticate (fastify) {
     if (hasSecondAuthorization(request.raw.rawHeaders)) return new InvalidTokenError('Send one Authorization header')
     const claims = verifier.verifyAuthorization(header)
     if (claims === undefined) {
-      // At debug level only, for operators chasing a refusal: the headers that came (the logger censors
-      // Authorization and Cookie by its serializers).
+      // At debug level only, for operators chasing a refusal: the headers that came (the logger's `headers`
+      // serializer logs an allow-list of them; every other value, Authorization's included, is censored).
       request.log.debug({ headers: request.headers }, 'access token refused')
       return new InvalidTokenError('Invalid or expired token')
     }

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
-import { draining } from '../src/draining.js'
+import { beginDraining } from '../src/draining.js'
 import { UnavailableError } from '../src/errors.js'
 
 // Shutdown on SIGTERM or SIGINT (fastify-cli calls fastify.close()): readiness turns 503 at once, the
-// listening socket closes (new connections are refused), new requests on open connections get 503 with
-// Retry-After (src/app.ts), and the requests in flight have SHUTDOWN_GRACE seconds to finish. When the
-// grace ends, logins still waiting for a hashing slot are answered 503 with Retry-After, and whatever is
-// still open is closed. Then the store, the subscriptions and the timers close (their onClose hooks).
+// listening socket closes (new connections are refused) once the connections already made are accepted,
+// new requests on open connections get 503 with Retry-After and Connection: close (src/app.ts), and the
+// requests in flight have SHUTDOWN_GRACE seconds to finish, their answers saying Connection: close. When
+// the grace ends, logins still waiting for a hashing slot are answered 503 with Retry-After, and whatever
+// is still open is closed. Then the store, the subscriptions and the timers close (their onClose hooks).
 export default fp(async function shutdown (fastify) {
   const graceSeconds = fastify.config.SHUTDOWN_GRACE
   let timer: NodeJS.Timeout | undefined
@@ -14,8 +15,10 @@ export default fp(async function shutdown (fastify) {
   let began = 0
   fastify.addHook('preClose', async () => {
     began = performance.now()
-    draining.add(fastify.server)
     fastify.log.info({ graceSeconds }, 'shutting down: draining in-flight requests')
+    // New requests answered 503, and the listener closed (when this hook returns) only once the
+    // connections already waiting to be accepted are in: none is reset (src/draining.ts).
+    await beginDraining(fastify.server)
     // Node closes the connections that are idle when the server closes, not those that become idle
     // after: a keep-alive connection whose last answer was just written would hold the shutdown open for
     // the whole grace (found by the red team: 40 logins done in 1.1 s, exit after 5.6 s).

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import type { EnvPluginOptions } from '../plugins/env.js'
 import type { ReadinessOptions } from '../plugins/readiness.js'
 import type { StoreOptions } from '../plugins/store.js'
-import type { TrustProxy } from './config.js'
-import { draining } from './draining.js'
+import { trustProxyWarning, type TrustProxy } from './config.js'
+import { draining, trackConnections } from './draining.js'
 import { loadConfig, loadServerSettings } from './load-config.js'
 import { ROUTER_REFUSED_PATH, routerRefusals } from './router-refusals.js'
 
@@ -98,10 +98,25 @@ const censorFields = (fields: string[]) => (value: unknown) => {
   for (const field of fields) if (field in copy) copy[field] = CENSOR
   return copy
 }
+// Request headers, wherever logged (`headers`: the refused-token line at debug, or by hand), by an
+// allow-list: these are logged as they came, every other header by its name with its value censored.
+// Credentials travel in many more headers than Authorization and Cookie (Proxy-Authorization, an
+// identity-aware proxy's cf-access-jwt-assertion or x-amzn-oidc-data, an oauth2-proxy's
+// x-auth-request-access-token, a gateway's x-api-key, …), under names no list could foresee.
+// Referer is not among them: a URL can carry a token in its query.
+const LOGGED_HEADERS = new Set(['host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'content-type',
+  'content-length', 'transfer-encoding', 'connection', 'origin', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+const allowedHeaders = (value: unknown) => {
+  if (value === null || typeof value !== 'object') return value
+  const logged: Record<string, unknown> = {}
+  for (const [name, header] of Object.entries(value as Record<string, unknown>)) logged[name] = LOGGED_HEADERS.has(name.toLowerCase()) ? header : CENSOR
+  return logged
+}
 const CREDENTIAL_SERIALIZERS: Record<string, (value: unknown) => unknown> = {
   authorization: () => CENSOR,
   cookie: () => CENSOR,
-  headers: censorFields(['authorization', 'cookie', 'set-cookie']),
+  headers: allowedHeaders,
   body: censorFields(CREDENTIAL_FIELDS),
   ...Object.fromEntries(CREDENTIAL_FIELDS.map((field) => [field, () => CENSOR]))
 }
@@ -171,6 +186,7 @@ export const options: FastifyServerOptions = {
       res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' }).end(DRAINING_BODY)
     })
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+    trackConnections(server) // a shutdown answers every request it accepted (src/draining.ts)
     // Fastify hands the factory the options it was given, as it will use them: the app starts only if
     // these are the options below, whole (see app()), not a hand-made subset of them.
     if (ownOptionsApplied(applied as FastifyServerOptions)) OPTIONS_APPLIED.add(server)
@@ -210,8 +226,10 @@ export default async function app (fastify: FastifyInstance, opts: EnvPluginOpti
     // before anything starts: the schema and the rules between variables, as the env plugin and
     // `auth-service config check` check it.
     const env = { ...process.env, ...opts.env }
-    loadConfig(env)
+    const config = loadConfig(env)
     checkTrustProxy(TRUST_PROXY_APPLIED.get(fastify.server), loadServerSettings(env).trustProxy)
+    const trustWarning = trustProxyWarning(config.TRUST_PROXY)
+    if (trustWarning) fastify.log.warn(trustWarning)
     // Fastify runs onClose hooks last-added first: added before every plugin, this runs after all of theirs
     // (the store, Redis, the change feed and the timers closed), the last line of a shutdown
     // (plugins/shutdown.ts logs the first ones).

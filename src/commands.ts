@@ -136,7 +136,10 @@ const URLS = new Set(['DATABASE_URL', 'REDIS_URL', 'BREACHED_PASSWORD_API_URL', 
 async function configCheck (io: CliIo): Promise<void> {
   const env = io.env
   const config = await loadConfig(env) as Record<string, unknown>
-  const { ConfigSchema } = await import('./config.js')
+  const { ConfigSchema, trustProxyWarning } = await import('./config.js')
+  // What the server warns about at start, said here too (on stderr: stdout stays the settings).
+  const warning = trustProxyWarning(String(config.TRUST_PROXY))
+  if (warning) io.stderr.write(`warning: ${warning}\n`)
   // loadConfig loads .env into process.env when it reads process.env: what was set is known after.
   const given = (name: string) => env[name] !== undefined
   const names = Object.keys(ConfigSchema.properties).sort()

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
 
 // The one description of the service's configuration: @fastify/env validates process.env against it,
 // the CLI does the same through env-schema, and `Static` makes it the type of `fastify.config`.
@@ -135,7 +135,10 @@ function proxyEntryProblem (entry: string): string | undefined {
   if (family === 0 || extra !== undefined) return `"${entry}" is not an IP address or CIDR`
   if (prefix === undefined) return undefined
   const bits = family === 4 ? 32 : 128
-  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits) return `"${entry}" has a prefix length that is not 0 to ${bits}`
+  // A /0 trusts every peer, which proxy-addr refuses (with an error of its own, at the server's making):
+  // that is TRUST_PROXY=true, said as such.
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits) return `"${entry}" has a prefix length that is not 1 to ${bits}`
+  if (Number(prefix) === 0) return `"${entry}" trusts every peer: say TRUST_PROXY=true if you mean it`
   return undefined
 }
 
@@ -151,6 +154,30 @@ export function trustProxyProblem (value: string): string | undefined {
   }
   return undefined
 }
+
+// Every local process connects from 127.0.0.1 (or ::1) unless it binds another address on purpose. A
+// TRUST_PROXY that trusts them lets any process on the host send X-Forwarded-For and choose the address
+// the rate limits, the login throttle and the audit log see: warned about at start and by `config check`.
+// A dedicated loopback address the proxy binds (127.0.0.2) is not (README, "Client addresses behind a proxy").
+const LOCAL_SOURCES: Array<[string, 'ipv4' | 'ipv6']> = [['127.0.0.1', 'ipv4'], ['::1', 'ipv6']]
+
+export function trustProxyWarning (value: string): string | undefined {
+  const v = value.trim().toLowerCase()
+  if (v === 'true' || v === 'false' || /^\d+$/.test(v)) return undefined
+  const trusted = new BlockList()
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    if (entry === 'loopback') return loopbackWarning(value)
+    if (PROXY_NAMES.has(entry)) continue
+    const [address, prefix] = entry.split('/')
+    const family = isIP(address) === 4 ? 'ipv4' : 'ipv6'
+    trusted.addSubnet(address, prefix === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefix), family)
+  }
+  return LOCAL_SOURCES.some(([address, family]) => trusted.check(address, family)) ? loopbackWarning(value) : undefined
+}
+
+const loopbackWarning = (value: string) =>
+  `TRUST_PROXY trusts the loopback address every local process connects from (${value.trim()}): any process on this host can then send X-Forwarded-For and choose its client address ` +
+  '(the rate limits\', the login throttle\'s and the audit log\'s); trust only the address the proxy connects from, e.g. a dedicated 127.0.0.2 (README, "Client addresses behind a proxy")'
 
 // A hop count: the `hops` nearest peers are trusted to report the address before them, whoever they are.
 // Fastify 5 turns a numeric trustProxy into "trust nobody" (it cannot tell a proxy from a client that

@@ -27,11 +27,12 @@ const mine = (uid: number) => process.getuid === undefined || uid === process.ge
 export function privateDir (dir: string, ownNames: (name: string) => boolean, report: Report): void {
   const path = resolve(dir)
   if (!existsSync(path)) {
-    mkdirSync(path, { recursive: true, mode: PRIVATE_DIR })
+    makeDirs(path)
     chmodSync(path, PRIVATE_DIR) // the mode given to mkdir is masked by the umask
     return
   }
   const stat = statSync(path)
+  if (!stat.isDirectory()) throw new PrivateFileError(`${path} is not a folder`)
   if (!loose(stat.mode)) return
   const own = mine(stat.uid) && (stat.mode & STICKY) === 0 && readdirSync(path).every(ownNames)
   if (own) {
@@ -41,6 +42,27 @@ export function privateDir (dir: string, ownNames: (name: string) => boolean, re
     report({ level: 'warn', path, message: `the folder ${path} is ${octal(stat.mode)}: other users may list it; the service's files in it are its own and 0600, but a folder of its own (0700) is safer` })
   }
 }
+
+// Creates `path` and any missing folder above it, one level at a time. Not mkdirSync's `recursive`: in
+// Node (20 and 24 alike) it spins for ever, at full CPU, where mkdir answers ENOENT although the parent
+// exists (under /proc, for one): `DATABASE_URL=sqlite:/proc/x/auth.db` hung the start without a line.
+// Here any folder that cannot be made is an error naming it, which stops the start (or the CLI) in one line.
+function makeDirs (path: string): void {
+  const parent = dirname(path)
+  if (parent !== path && !existsSync(parent)) makeDirs(parent)
+  try {
+    mkdirSync(path, { mode: PRIVATE_DIR })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST' && isFolder(path)) return // made meanwhile (by another instance)
+    const reason = code === 'ENOTDIR'
+      ? `${parent} is not a folder`
+      : code === 'EEXIST' ? `${path} is there and is not a folder` : (err as Error).message.replace(/, mkdir '.*'$/, '')
+    throw new PrivateFileError(`cannot create the folder ${path}: ${reason}`)
+  }
+}
+
+const isFolder = (path: string) => { try { return statSync(path).isDirectory() } catch { return false } }
 
 // Makes sure `file` is the service's own private file: created empty and 0600 (never through a link, never
 // over a file that appeared meanwhile) when `create` and absent; if present, refused unless it is a

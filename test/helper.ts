@@ -169,12 +169,14 @@ export function claimsOf<T = Record<string, unknown>> (token: string): T {
 // The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
 const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
 
-export function cli (env: Env, args: string[], stdin = '', cwd?: string) {
+// A command still running after `killAfterMs` is killed (its code is then null).
+export function cli (env: Env, args: string[], stdin = '', cwd?: string, killAfterMs?: number) {
   return new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { PATH: process.env.PATH, ...env },
       cwd,
-      stdio: ['pipe', 'pipe', 'pipe']
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(killAfterMs !== undefined && { timeout: killAfterMs, killSignal: 'SIGKILL' as const })
     })
     let stdout = ''
     let stderr = ''

@@ -48,3 +48,32 @@ t.test('the logger redacts credentials wherever a log call puts them', async (t)
   t.same(logged[3].body, { password: '[redacted]', currentPassword: '[redacted]', newPassword: '[redacted]', refreshToken: '[redacted]' })
   for (const secret of [PASSWORD, token, refreshToken]) t.notOk(lines.find((l) => l.includes(secret)), 'secret absent')
 })
+
+// Credentials come in many headers besides Authorization and Cookie (proxies', identity-aware proxies',
+// API gateways'): the logged headers are an allow-list, every other value censored, whatever its name.
+const CREDENTIAL_HEADERS = ['proxy-authorization', 'cf-access-jwt-assertion', 'x-amzn-oidc-data', 'x-auth-request-access-token',
+  'x-api-key', 'x-access-token', 'x-amzn-oidc-accesstoken', 'x-forwarded-access-token', 'x-csrf-token', 'x-some-vendor-secret']
+
+t.test('a refused access token logs only allowed headers: no other header value reaches the debug log', async (t) => {
+  const { app, lines } = await buildWithLogs(t)
+  const values = Object.fromEntries(CREDENTIAL_HEADERS.map((name) => [name, `secret-of-${name}-${Math.random().toString(36).slice(2)}`]))
+  const res = await app.inject({ method: 'GET', url: '/', headers: { ...values, authorization: 'Bearer not-a-token-value', 'user-agent': 'the-agent/1.0' } })
+  t.equal(res.statusCode, 401)
+  const refused = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'access token refused')
+  t.ok(refused, 'the refusal was logged with its headers')
+  t.equal(refused?.headers?.['user-agent'], 'the-agent/1.0', 'an allowed header is logged as it came')
+  for (const name of [...CREDENTIAL_HEADERS, 'authorization']) t.equal(refused?.headers?.[name], '[redacted]', `${name}: named, its value censored`)
+  for (const [name, value] of Object.entries({ ...values, authorization: 'not-a-token-value' })) {
+    t.notOk(lines.find((l) => l.includes(value)), `${name}: its value is in no log line`)
+  }
+})
+
+t.test('headers logged by hand are censored by the same allow-list, whatever the case of their names', async (t) => {
+  const { app, lines } = await buildWithLogs(t)
+  const values = Object.fromEntries(CREDENTIAL_HEADERS.map((name) => [name.toUpperCase(), `secret-of-${name}`]))
+  app.log.info({ headers: { ...values, Authorization: 'Bearer secret-capitalised', Cookie: 'sid=secret-cookie', Host: 'example.test' } }, 'a careless log call')
+  const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'a careless log call')
+  t.equal(logged?.headers?.Host, 'example.test', 'an allowed header is logged')
+  t.equal(logged?.headers?.Authorization, '[redacted]')
+  for (const secret of [...Object.values(values), 'secret-capitalised', 'secret-cookie']) t.notOk(lines.find((l) => l.includes(secret)), `${secret} absent`)
+})

@@ -5,10 +5,11 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createServer, type Socket } from 'node:net'
+import { request } from 'node:http'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, answering, bearer, build, buildWithLogs, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env } from './helper.js'
+import { addUser, answering, bearer, build, buildWithLogs, cli, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
@@ -148,7 +149,7 @@ t.test('TRUST_PROXY', async (t) => {
   })
 
   t.test('a bad value stops start-up with a message naming the variable', async (t) => {
-    for (const value of ['yes', '0', '11', '10.0.0.0/33', '127.0.0.1,,10.0.0.1', 'proxy.internal', '::1/129', '1.2.3.4/8/8']) {
+    for (const value of ['yes', '0', '11', '10.0.0.0/33', '127.0.0.1,,10.0.0.1', 'proxy.internal', '::1/129', '1.2.3.4/8/8', '0.0.0.0/0', '::/0']) {
       await t.rejects(build(t, testEnv(t, { TRUST_PROXY: value })), { message: /^env\/TRUST_PROXY must be false, true, a hop count \(1 to 10\), or a comma-separated list/ }, `TRUST_PROXY=${value}`)
     }
   })
@@ -175,6 +176,43 @@ t.test('TRUST_PROXY', async (t) => {
     t.equal((await post('203.0.113.1')).status, 401)
     t.equal((await post('203.0.113.1')).status, 429)
     t.equal((await post('203.0.113.2')).status, 401, 'fastify start -o applied TRUST_PROXY from the environment')
+  })
+
+  // Every local process connects from 127.0.0.1 (or ::1) unless it binds another address: trusting those
+  // lets any of them write X-Forwarded-For and choose its address. Said once at start, and by config check.
+  t.test('trusting the loopback addresses local processes connect from is warned about once, at start and by config check', async (t) => {
+    const warned = /^TRUST_PROXY trusts the loopback address every local process connects from \(.+\): any process on this host can then send X-Forwarded-For and choose its client address/
+    for (const value of ['loopback', '127.0.0.1', '::1', '127.0.0.0/8', '10.0.0.0/8, ::1', '::ffff:127.0.0.1', '64.0.0.0/2']) {
+      const { lines } = await buildWithLogs(t, testEnv(t, { TRUST_PROXY: value }))
+      const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40 && /^TRUST_PROXY/.test(l.msg))
+      t.equal(warnings.length, 1, `TRUST_PROXY=${value}: one warning`)
+      t.match(warnings[0]?.msg, warned, `TRUST_PROXY=${value}: it says what is at stake`)
+      const check = await cli(testEnv(t, { TRUST_PROXY: value }), ['config', 'check'])
+      t.equal(check.code, 0, `config check with TRUST_PROXY=${value}: valid, exit 0`)
+      t.match(check.stderr, /^warning: TRUST_PROXY trusts the loopback address/, 'the same warning, on stderr')
+      t.equal(check.stderr.trimEnd().split('\n').length, 1, 'one line')
+    }
+    for (const value of ['127.0.0.2', '10.0.0.0/8', 'false', 'fd00::1']) {
+      const { lines } = await buildWithLogs(t, testEnv(t, { TRUST_PROXY: value }))
+      t.notOk(lines.some((l) => /"msg":"TRUST_PROXY/.test(l)), `TRUST_PROXY=${value}: no warning`)
+      t.equal((await cli(testEnv(t, { TRUST_PROXY: value }), ['config', 'check'])).stderr, '', `TRUST_PROXY=${value}: config check says nothing on stderr`)
+    }
+  })
+
+  t.test('the proxy\'s own loopback address (127.0.0.2): its X-Forwarded-For is believed, another local process\'s is not', async (t) => {
+    const app = await build(t, testEnv(t, { TRUST_PROXY: '127.0.0.2', RATE_LIMIT_LOGIN: '1' }))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = (app.server.address() as AddressInfo).port
+    const post = (from: string, address: string) => new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ username: 'nobody', password: 'wrong password' })
+      request({ host: '127.0.0.1', port, method: 'POST', path: '/login', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...XFF(address) } },
+        (res) => { res.resume(); resolve(res.statusCode!) }).on('error', reject).end(body)
+    })
+    t.equal(await post('127.0.0.2', '203.0.113.1'), 401)
+    t.equal(await post('127.0.0.2', '203.0.113.1'), 429, 'the proxy\'s client 203.0.113.1 spent its budget')
+    t.equal(await post('127.0.0.2', '203.0.113.2'), 401, 'another of its clients has its own')
+    t.equal(await post('127.0.0.1', '198.51.100.1'), 401)
+    t.equal(await post('127.0.0.1', '198.51.100.2'), 429, 'a process connecting from 127.0.0.1 is 127.0.0.1, whatever it writes')
   })
 
   t.test('from a .env file, as every other setting', async (t) => {
