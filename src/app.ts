@@ -149,8 +149,9 @@ const ROUTER_OPTIONS = { maxParamLength: maxHeaderSize }
 // What the router refuses before any route or hook (FST_ERR_BAD_URL: a malformed %-encoding) Fastify would
 // answer itself, in its own shape and without the security headers, an access line or a metric: the
 // request is routed again instead, to the app's not-found handler, which answers 400 in the service's
-// shape through the app's hooks (src/router-refusals.ts). Routed on the root instance: under
-// `fastify start` the app is a plugin of fastify-cli's, with its own hooks, and the router is one.
+// shape through the app's hooks (src/router-refusals.ts). Under `fastify start` the app is an encapsulated
+// plugin of fastify-cli's root instance, whose hooks are not the app's; the router is one for both, so
+// routing again from the root reaches the app's not-found handler, in the app's context.
 function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const raw = request.raw
   if (routerRefusals.has(raw)) { // refused twice: cannot happen, ROUTER_REFUSED_PATH routes
