@@ -5,7 +5,7 @@ import type { PasswordHasher } from './passwords.js'
 import { passwordSizeProblem, type PasswordPolicy } from './password-policy.js'
 import { normalizePassword } from './passwords.js'
 import type { Sessions } from './sessions.js'
-import type { CredentialChange, User, UserStore } from './store/users.js'
+import { StaleCredentialsError, type CredentialChange, type User, type UserStore } from './store/users.js'
 import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
@@ -106,7 +106,9 @@ export class Accounts {
     gate?: { beforeVerify: (username: string) => Promise<Flow>, afterVerify: (right: boolean) => Promise<void> }): Promise<void> {
     refuseOversized(currentPassword, 'currentPassword')
     const user = await this.#users.findById(userId)
-    if (!user || user.disabled) throw new WrongPasswordError()
+    // Deleted or disabled since its token was checked: refused as the token is a moment later (401), not
+    // as a wrong password (403).
+    if (!user || user.disabled) throw new StaleCredentialsError()
     const problem = await this.policy.check(newPassword, user.username)
     if (problem) throw new AccountError(`newPassword: ${problem}`)
     const flow = await gate?.beforeVerify(user.username)

@@ -94,6 +94,23 @@ t.test('a wrong current password is 403 Invalid credentials without a challenge 
   t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'nothing changed')
 })
 
+t.test('a change for a user disabled after its token was checked is 401 Invalid or expired token, not the 403 of a wrong password', async (t) => {
+  const app = await build(t)
+  const alice = await addUser(app, 'alice', PASSWORD)
+  const { token } = await loginTokens(app, 'alice', PASSWORD)
+  // The disable lands between the token's check and the change's own read of the user.
+  const users = app.store.users
+  const findById = users.findById
+  t.capture(users, 'findById', async function (this: typeof users, id: string) {
+    if (id === alice.id) await app.accounts.setDisabled(id, true)
+    return findById.call(this, id)
+  })
+  const res = await app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token), payload: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } })
+  t.equal(res.statusCode, 401)
+  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token' })
+  t.match(res.headers['www-authenticate'], /error="invalid_token"/)
+})
+
 t.test('signup is 404 unless enabled', async (t) => {
   const app = await build(t)
   const res = await app.inject({ method: 'POST', url: '/signup', payload: { username: 'carol', password: PASSWORD } })
