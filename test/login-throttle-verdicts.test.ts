@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleSettings, type ThrottleStore } from '../src/login-throttle.js'
+import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type Counted, type ThrottleSettings, type ThrottleStore } from '../src/login-throttle.js'
 import { addUser, build, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -147,4 +147,27 @@ t.test('an attempt taken back leaves the counters as they were, in memory and in
     now += 100
     t.match(await throttle.attempt(keys), { allowed: false, retryAfterMs: 1900 }, `${name}: and that one, not taken back, counts (3 attempts: 2 s from it)`)
   }
+})
+
+t.test('an attempt counted on the instance while Redis was unavailable is taken back there, never in Redis', async (t) => {
+  const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
+  const redis = new Redis(REDIS_URL)
+  // Nothing listens there: the store counts in its fallback.
+  const unreachable = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+  t.teardown(async () => { await dropPrefix(prefix); redis.disconnect(); unreachable.disconnect() })
+  while (redis.status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 10))
+  const now = 1_000_000
+  const keys = LoginThrottle.keys('account-hash', '192.0.2.2')
+  const memory = new MemoryThrottleStore()
+  const down = new RedisThrottleStore(unreachable, prefix, memory, () => {})
+  const verdict = await down.attempt(keys, now, SETTINGS)
+  t.match(verdict, { allowed: true, counted: { fallback: true } }, 'counted on the instance, and marked so')
+  t.equal(await memory.size(), 1)
+
+  // Redis back: the same prefix, the same memory. Redis counts an attempt of its own for the pair.
+  const up = new RedisThrottleStore(redis, prefix, memory, (reason) => { throw new Error(reason) })
+  t.match(await up.attempt(keys, now + 1, SETTINGS), { allowed: true, counted: { at: now + 1 } })
+  await up.takeBack(keys, (verdict as { counted: Counted }).counted)
+  t.equal(await memory.size(), 0, 'the attempt counted on the instance is taken back there')
+  t.equal(await redis.hget(`${prefix}login-throttle:${keys.pair}`, 'f'), '1', "and Redis's own count is untouched")
 })
