@@ -2,6 +2,7 @@ import { dictionary } from '@zxcvbn-ts/language-common'
 import { BreachedPasswords } from './breached-passwords.js'
 import type { Config } from './config.js'
 import { normalizePassword } from './passwords.js'
+import { skeleton } from './usernames.js'
 
 // What a new password must be (ASVS 5 §6.2, NIST SP 800-63B §3.1.1.2): long enough, not one of the most
 // common passwords, not the user's name or the service's, and (optionally) not in a known breach. No
@@ -24,9 +25,13 @@ const UNSEEN = /[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}\p{Z}\s]/gu
 // Combining marks with no character to sit on (at the start, once the unseen are gone).
 const LEADING_MARKS = /^\p{M}+/u
 
+// Every dash (the Dash property: hyphens, en and em dashes, the minus sign, full-width ones…) is one
+// character to a person; confusables.txt maps most to '-' but the em dash and the horizontal bar to 'ー'.
+const DASHES = /\p{Dash}/gu
+
 // The first 10,000 of zxcvbn-ts's ranked list of common passwords (@zxcvbn-ts/language-common, MIT),
-// in the form they are compared in: NFKC, lower case. Built once, when the module is first loaded.
-const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).map((p) => fold(p)))
+// in every form they are compared in (`seenAs`). Built once, when the module is first loaded.
+const COMMON = new Set(dictionary['passwords-common'].slice(0, COMMON_PASSWORDS_REFUSED).flatMap((p) => seenAs(p)))
 
 // The service's own names, in the form they are compared in (`compact`).
 const SERVICE_NAMES = ['auth-service']
@@ -41,6 +46,38 @@ const MIN_SERVICE_NAME_LENGTH = 4
 // "\u3164password\u3164" are "password", "STRASSE" contains "straße", and "İstanbul" is "istanbul".
 function fold (s: string): string {
   return s.normalize('NFKD').replace(/\p{M}/gu, '').replace(UNSEEN, '').toUpperCase().toLowerCase().replace(/ς/g, 'σ').normalize('NFKC')
+}
+
+// What a password looks like, with look-alikes made one: `fold`, then the confusables skeleton of UTS #39
+// (usernames.ts) with every dash as '-', folded again, until nothing changes. The skeleton is case-sensitive
+// ('I' is 'l', 'i' stays 'i'), so it is taken of the password as typed and of its folded form too.
+function settle (s: string): string {
+  let current = fold(s)
+  for (let i = 0; i < 8; i++) { // one or two rounds ('0' → 'O' → 'o')
+    const next = fold(skeleton(current.replace(DASHES, '-')).replace(DASHES, '-'))
+    if (next === current) break
+    current = next
+  }
+  return current
+}
+
+// The forms a password is compared in: folded; and its look-alike key (`settle`), from the password as
+// typed (so 'lIlI' is 'llll') and from the folded one (so 'ILOVEYOU' is 'iloveyou' first).
+function seenAs (password: string): string[] {
+  const folded = fold(password)
+  let asTyped = password.replace(DASHES, '-')
+  for (let i = 0; i < 8; i++) { // the skeleton of what is typed, before case folding can hide 'I' → 'l'
+    const next = skeleton(asTyped).replace(DASHES, '-')
+    if (next === asTyped) break
+    asTyped = next
+  }
+  return [...new Set([folded, settle(asTyped), settle(folded)])]
+}
+
+// Made of one unit of `size` characters repeated ("abababab" for 2).
+function repeats (s: string, size: number): boolean {
+  const chars = [...s]
+  return chars.length > size && chars.every((c, i) => c === chars[i % size])
 }
 
 // The characters of a password that count towards its length: those one sees. Not spaces (eight spaces
@@ -111,10 +148,13 @@ export class PasswordPolicy {
     // guess.
     const length = Math.min(seenLength(password), seenLength(normalizePassword(password)))
     if (length < this.minLength) return `password must be at least ${this.minLength} characters, not counting spaces and invisible characters`
-    const folded = fold(password)
-    if (COMMON.has(folded)) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
-    // "........", "aAaAaAaA", "é é é é é é é é": the first guesses after the list.
-    if (new Set(folded).size < 2) return 'password is one character repeated; choose another'
+    const forms = seenAs(password)
+    // "........", "aAaAaAaA", "é é é é é é é é", "АAΑАAΑАA" (three scripts), "lIlIlIlI", eight kinds of
+    // dash; then two characters repeated ("abababab", ".,.,.,.,"): guessed as early as the list. Checked
+    // first, so that "11111111" (listed, and "lIlIlIlI" to the skeleton) is told what it is.
+    if (forms.some((f) => new Set(f).size < 2)) return 'password is one character repeated; choose another'
+    if (forms.some((f) => repeats(f, 2))) return 'password is two characters repeated; choose another'
+    if (forms.some((f) => COMMON.has(f))) return 'password is too common: it is one of the 10,000 most used passwords; choose another'
     if (username !== undefined && username !== '' && (fold(password).includes(fold(username)) || containsCompact(password, username))) {
       return 'password must not contain the username'
     }

@@ -40,7 +40,16 @@ const REFUSED: Array<[string, string, RegExp]> = [
   ["the service's name with a soft hyphen", 'auth\u00adservice rocks', /password must not contain the service's name/],
   ["the service's name with a dotted capital İ", 'AUTH-SERV\u0130CE-xyz', /password must not contain the service's name/],
   ["the service's name with a plus", 'auth+service rocks', /password must not contain the service's name/],
-  ['the username with its dashes swapped for dots', 'I am dorothy.gale indeed', /password must not contain the username/]
+  ['the username with its dashes swapped for dots', 'I am dorothy.gale indeed', /password must not contain the username/],
+  // Look-alikes (the UTS #39 skeleton, and every dash as one): what a person would call one character repeated.
+  ['Cyrillic, Latin and Greek capital A (AAAAAAAA on screen)', 'АAΑАAΑАA', /password is one character repeated/],
+  ['Latin, Greek and Cyrillic small o', 'oοоoοоoο', /password is one character repeated/],
+  ['small l and capital I', 'lIlIlIlI', /password is one character repeated/],
+  ['eight kinds of dash', '-‐‑‒–—―−', /password is one character repeated/],
+  ['a common password with Cyrillic р and а', 'раssword', /password is too common/],
+  // Two characters repeated: as quickly guessed.
+  ['two letters repeated', 'abababab', /password is two characters repeated/],
+  ['two punctuation marks repeated', '.,.,.,.,', /password is two characters repeated/]
 ]
 
 t.test('the username inside the password, through case quirks (final sigma, ß, dotted İ)', async (t) => {
