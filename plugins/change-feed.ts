@@ -11,7 +11,7 @@ import { isPostgresUrl } from '../src/store/database.js'
 // anyway (the only way with SQLite, and the floor whatever happens to hints). After a lost hint
 // connection comes back, it catches up at once. The instance is ready only while it has caught up
 // recently; a hint path that does not work leaves it ready (the others, or polling, carry the news) and
-// is named in readiness's `degraded`.
+// is named in readiness's `degraded`, unless none works and polling is slower than a few seconds.
 export default fp(async function changeFeed (fastify) {
   const { REVOCATION_SYNC_INTERVAL, REDIS_URL, REDIS_PREFIX, DATABASE_URL } = fastify.config
   const follower = new ChangeFollower(fastify.store.changes, {
@@ -55,6 +55,9 @@ export default fp(async function changeFeed (fastify) {
   fastify.readiness.check(() => follower.behindMs > behindLimitMs || (follower.failing && follower.behindMs > 1000)
     ? `the change feed is behind: last caught up ${Math.round(follower.behindMs / 1000)} s ago`
     : undefined)
+  // No hint path working and polling slow (REVOCATION_SYNC_INTERVAL above POLLING_ENOUGH_SECONDS): a
+  // revocation made elsewhere may go unheard for that long.
+  fastify.readiness.check(() => hints?.unready())
   fastify.readiness.degradation(() => hints?.degraded() ?? [])
   fastify.addHook('onClose', async () => {
     stop?.()

@@ -15,8 +15,15 @@ export interface Hints {
   // What does not work now, for readiness: [] while every path carries hints. Never an address or a
   // driver's message (readiness answers anybody).
   degraded (): string[]
+  // Why the service must not be ready (no path carries hints and polling is too slow to stand in), or
+  // undefined.
+  unready (): string | undefined
   close (): Promise<void>
 }
+
+// With every hint path down only polling brings the news; up to this interval that is still "soon" (the
+// same bound as readiness's change-feed limit, max(5 s, …)); beyond it the instance is not ready.
+export const POLLING_ENOUGH_SECONDS = 5
 
 export type HintReport = (level: 'info' | 'warn', message: string) => void
 
@@ -74,8 +81,12 @@ export class HintPaths implements Hints {
       const reportLost = throttled(this.#report)
       const reportBack = throttled(this.#report)
       path.start(look, (event, reason) => {
-        if (event === 'lost') reportLost('warn', `hints: ${path.name} ${path.down ?? 'lost'} (${reason}): ${this.#meanwhile()} until it answers again`)
-        else reportBack('info', `hints: ${path.name} answers again: catching up from the store`)
+        // A lost path may mean the store is gone too: read now, so that a failing read shows in readiness
+        // at once (rather than at the next poll, which may be an hour away).
+        if (event === 'lost') {
+          look()
+          reportLost('warn', `hints: ${path.name} ${path.down ?? 'lost'} (${reason}): ${this.#meanwhile()} until it answers again`)
+        } else reportBack('info', `hints: ${path.name} answers again: catching up from the store`)
       })
     }
   }
@@ -88,6 +99,12 @@ export class HintPaths implements Hints {
     const down = this.#paths.filter((p) => p.down !== undefined)
     if (down.length === 0) return []
     return [`hints: ${down.map((p) => `${p.name} ${p.down}`).join(' and ')}, ${this.#meanwhile()}`]
+  }
+
+  unready (): string | undefined {
+    if (this.#paths.length === 0 || this.#paths.some((p) => p.down === undefined)) return undefined
+    if (this.#pollSeconds <= POLLING_ENOUGH_SECONDS) return undefined
+    return `no hint path works (${this.#paths.map((p) => `${p.name} ${p.down}`).join(' and ')}): polling every ${this.#pollSeconds} s is too slow`
   }
 
   // What carries the news while some path does not.
@@ -199,31 +216,37 @@ export class RedisHints implements HintPath {
 }
 
 // PostgreSQL's LISTEN on a connection of its own (pg_notify is sent by the transaction that records the
-// change, delivered when it commits: the CLI's changes too). Reconnects with a back-off after a loss.
+// change, delivered when it commits: the CLI's changes too). Reconnects with a back-off after a loss. As
+// with Redis, a connection that hangs without closing is lost too: it is asked `SELECT 1` every
+// HEARTBEAT_MS, and one that has not answered (that, or the LISTEN of a new connection) within
+// ANSWER_WITHIN_MS is destroyed, counted stalled, and replaced.
 export class PostgresHints implements HintPath {
   readonly name = 'PostgreSQL'
   readonly #url: string
   #client?: pg.Client
   #closed = false
   #timer?: NodeJS.Timeout
-  #lost = false
+  #heartbeat?: NodeJS.Timeout
+  #down?: PathDown
 
   constructor (url: string) {
     this.#url = url
   }
 
-  get down (): PathDown | undefined { return this.#lost ? 'unreachable' : undefined }
+  get down (): PathDown | undefined { return this.#down }
 
   start (look: () => void, changed: (event: 'lost' | 'back', reason: string) => void): void {
     const connect = async (delayMs: number) => {
       if (this.#closed) return
       const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, keepAlive: true, application_name: 'auth-service-listen' })
-      const retry = (err: Error) => {
+      const retry = (err: Error, down: PathDown = 'unreachable') => {
         if (this.#closed || this.#client !== client) return
         this.#client = undefined
+        // Destroyed rather than ended: ending waits for a server that may never answer.
+        ;(client as unknown as { connection?: { stream?: { destroy (): void } } }).connection?.stream?.destroy()
         client.end().catch(() => {})
-        if (!this.#lost) {
-          this.#lost = true
+        if (!this.#down) {
+          this.#down = down
           changed('lost', err.message)
         }
         const next = Math.min(delayMs * 2, 5000)
@@ -234,19 +257,41 @@ export class PostgresHints implements HintPath {
       client.on('error', retry)
       client.on('end', () => retry(new Error('connection ended')))
       client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) look() })
+      // A query answered within ANSWER_WITHIN_MS, or the connection counted stalled and dropped.
+      const answered = async (sql: string): Promise<boolean> => {
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ANSWER_WITHIN_MS) })
+        try {
+          const outcome = await Promise.race([client.query(sql), timeout])
+          if (outcome === 'timeout') { retry(new Error(`no answer to ${sql} within ${ANSWER_WITHIN_MS} ms`), 'stalled'); return false }
+          return true
+        } finally {
+          clearTimeout(timer)
+        }
+      }
       try {
         await client.connect()
-        await client.query(`LISTEN ${CHANGE_CHANNEL}`)
+        if (!await answered(`LISTEN ${CHANGE_CHANNEL}`)) return
       } catch (err) {
         retry(err as Error)
         return
       }
+      if (this.#client !== client) return
       // Listening from now on: whatever was committed before is read from the store.
       look()
-      if (this.#lost) {
-        this.#lost = false
+      if (this.#down) {
+        this.#down = undefined
         changed('back', '')
       }
+      let asking = false
+      const heartbeat = setInterval(() => {
+        if (this.#client !== client) { clearInterval(heartbeat); return }
+        if (asking) return
+        asking = true
+        answered('SELECT 1').catch((err: Error) => retry(err)).finally(() => { asking = false })
+      }, HEARTBEAT_MS)
+      heartbeat.unref()
+      this.#heartbeat = heartbeat
     }
     connect(250).catch(() => {})
   }
@@ -256,6 +301,7 @@ export class PostgresHints implements HintPath {
   async close (): Promise<void> {
     this.#closed = true
     clearTimeout(this.#timer)
+    clearInterval(this.#heartbeat)
     const client = this.#client
     this.#client = undefined
     await client?.end().catch(() => {})

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, within, type Env } from './helper.js'
+import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const REDIS = new URL(REDIS_URL)
@@ -85,6 +85,54 @@ t.test('Redis stalled for B: logouts cross both ways within 2 s, one warning, re
   await logoutCrosses(t, a, b, a, 'after the stall, B → A')
   await logoutCrosses(t, a, a, b, 'after the stall, A → B')
   t.equal(hintWarnings(lines).length, 1, 'still one warning')
+})
+
+// B reaches PostgreSQL and Redis each through a proxy the test owns; A directly.
+async function pairBehindProxies (t: Test) {
+  const env = sharedEnv(t)
+  const pgUrl = new URL(env.DATABASE_URL!)
+  const pgProxy = await tcpProxy(t, { host: pgUrl.hostname, port: Number(pgUrl.port || 5432) })
+  const redisProxy = await tcpProxy(t, { host: REDIS.hostname, port: Number(REDIS.port || 6379) })
+  const a = await listening(await build(t, { ...env, REDIS_URL }))
+  const { app, lines } = await buildWithLogs(t, { ...env, DATABASE_URL: throughProxy(env.DATABASE_URL!, pgProxy.port), REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` })
+  const b = await listening(app)
+  await addUser(a.app, 'alice', PASSWORD)
+  return { a, b, lines, pgProxy, redisProxy }
+}
+
+// Both of B's hint paths stalled, and polling an hour: B hears no revocation any more, so it must leave
+// the load balancer (it said 200 "listening on PostgreSQL" while that connection was stalled too).
+t.test('PostgreSQL and Redis both stalled for B, polling an hour: B\'s readiness 503 within seconds saying no hint path works; after they answer again logouts cross within 2 s and B is ready', async (t) => {
+  const { a, b, pgProxy, redisProxy } = await pairBehindProxies(t)
+  await logoutCrosses(t, a, a, b, 'before the stall, A → B')
+  await new Promise((resolve) => setTimeout(resolve, 500)) // idle: nothing of a handshake still waiting
+  pgProxy.stall()
+  redisProxy.stall()
+  await within(t, 8000, 'B not ready', async () => (await ready(b)).status === 503)
+  const res = await ready(b)
+  t.equal(res.status, 503)
+  t.ok(Number(res.retryAfter) > 0, 'with Retry-After')
+  t.ok((res.body.reasons as string[]).some((r) => /^no hint path works \(PostgreSQL stalled and Redis stalled\): polling every 3600 s is too slow$/.test(r)), `says why (${JSON.stringify(res.body)})`)
+  t.equal((await ready(a)).status, 200, 'A still ready')
+
+  pgProxy.restore()
+  redisProxy.restore()
+  await within(t, 20_000, 'B ready again', async () => (await ready(b)).status === 200)
+  await logoutCrosses(t, a, a, b, 'after the stall, A → B')
+  await logoutCrosses(t, a, b, a, 'after the stall, B → A')
+})
+
+// A lost LISTEN makes B read the change log at once: a store it cannot reach shows in readiness within
+// seconds (it said 200 "PostgreSQL unreachable, listening on Redis" until something else made it read).
+t.test('PostgreSQL cut for B, Redis fine, polling an hour: B\'s readiness 503 within seconds (the change feed cannot be read), and 200 again once it can', async (t) => {
+  const { a, b, pgProxy } = await pairBehindProxies(t)
+  await logoutCrosses(t, a, a, b, 'before the cut, A → B')
+  pgProxy.cut()
+  await within(t, 8000, 'B not ready', async () => (await ready(b)).status === 503)
+  t.match((await ready(b)).body, { status: 'not ready', reasons: [/^the change feed is behind/] })
+  pgProxy.restore()
+  await within(t, 20_000, 'B ready again', async () => (await ready(b)).status === 200)
+  await logoutCrosses(t, a, a, b, 'after the cut, A → B')
 })
 
 // Accepts connections and never sends a byte (a port that is not Redis, a server hung before its first reply).
