@@ -187,6 +187,8 @@ t.test('TRUST_PROXY', async (t) => {
       const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40 && /^TRUST_PROXY/.test(l.msg))
       t.equal(warnings.length, 1, `TRUST_PROXY=${value}: one warning`)
       t.match(warnings[0]?.msg, warned, `TRUST_PROXY=${value}: it says what is at stake`)
+    }
+    for (const value of ['loopback', '127.0.0.1']) {
       const check = await cli(testEnv(t, { TRUST_PROXY: value }), ['config', 'check'])
       t.equal(check.code, 0, `config check with TRUST_PROXY=${value}: valid, exit 0`)
       t.match(check.stderr, /^warning: TRUST_PROXY trusts the loopback address/, 'the same warning, on stderr')
@@ -195,8 +197,8 @@ t.test('TRUST_PROXY', async (t) => {
     for (const value of ['127.0.0.2', '10.0.0.0/8', 'false', 'fd00::1']) {
       const { lines } = await buildWithLogs(t, testEnv(t, { TRUST_PROXY: value }))
       t.notOk(lines.some((l) => /"msg":"TRUST_PROXY/.test(l)), `TRUST_PROXY=${value}: no warning`)
-      t.equal((await cli(testEnv(t, { TRUST_PROXY: value }), ['config', 'check'])).stderr, '', `TRUST_PROXY=${value}: config check says nothing on stderr`)
     }
+    t.equal((await cli(testEnv(t, { TRUST_PROXY: '127.0.0.2' }), ['config', 'check'])).stderr, '', 'TRUST_PROXY=127.0.0.2: config check says nothing on stderr')
   })
 
   t.test('the proxy\'s own loopback address (127.0.0.2): its X-Forwarded-For is believed, another local process\'s is not', async (t) => {

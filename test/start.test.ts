@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { cp, mkdir, readdir, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { freePort, startService, testEnv, type Env, type Service } from './helper.js'
@@ -105,36 +105,6 @@ t.test('a bad environment value at start: one line naming the variable, exit 1, 
   t.match(output, /"msg":"start-up failed: env\/ACCESS_TOKEN_TTL must be integer"/)
   t.notMatch(output, /^\s+at /m, 'no stack')
   t.notMatch(output, 'Server listening')
-})
-
-// A data path the service cannot use (a folder under /proc, where Node's recursive mkdir used to spin for
-// ever; a folder under a regular file): the start ends with one fatal line naming the path, and exit 1.
-t.test('an unusable data or password-file path at start: one fatal line naming it, exit 1, within 10 s', async (t) => {
-  // [what, the bad settings (given the test's directory, which holds a regular file `a-file`), the path named]
-  const cases: Array<[string, (dir: string) => Env, (dir: string) => string]> = [
-    ['a database under /proc', () => ({ DATABASE_URL: 'sqlite:/proc/no-such-folder/auth.db' }), () => '/proc/no-such-folder'],
-    ['a database several folders deep under /proc', () => ({ DATABASE_URL: 'sqlite:/proc/a/b/c/auth.db' }), () => '/proc/a'],
-    ['a database under a regular file', (dir) => ({ DATABASE_URL: `sqlite:${join(dir, 'a-file', 'data', 'auth.db')}` }), (dir) => join(dir, 'a-file')],
-    ['the admin password file under /proc', () => ({ ADMIN_PASSWORD_FILE: '/proc/no-such-folder/admin-password.txt' }), () => '/proc/no-such-folder']
-  ]
-  for (const [what, bad, named] of cases) {
-    const env = testEnv(t) // a fresh test directory each time
-    const dir = dirname(env.ADMIN_PASSWORD_FILE!)
-    await writeFile(join(dir, 'a-file'), 'x')
-    const path = named(dir)
-    const started = Date.now()
-    const service = startService({ ...env, ...bad(dir) }, await freePort())
-    const timer = setTimeout(() => service.child.kill('SIGKILL'), 10_000)
-    t.teardown(() => { clearTimeout(timer); service.child.kill('SIGKILL') })
-    const code = await service.exited
-    clearTimeout(timer)
-    t.equal(code, 1, `${what}: exit 1 after ${Date.now() - started} ms`)
-    const fatal = service.output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 60)
-    t.equal(fatal.length, 1, `${what}: one fatal line (${service.output()})`)
-    t.match(fatal[0]?.msg, /^start-up failed: /, what)
-    t.ok((fatal[0]?.msg as string | undefined)?.includes(path), `${what}: it names ${path} (${fatal[0]?.msg})`)
-    t.notMatch(service.output(), /^\s+at /m, `${what}: no stack`)
-  }
 })
 
 t.test('the build step (in a copy of the tree): nothing when up to date, a clean build when a source changed', async (t) => {
