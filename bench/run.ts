@@ -1,5 +1,6 @@
 // npm run bench [-- --quick] [-- --json FILE]: measures the built service against baselines started here,
 // alternately over several rounds on loopback, and prints one table (also written as JSON).
+import '../src/supported-node.js' // first: the bench runs on what the service supports
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'

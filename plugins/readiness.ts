@@ -1,6 +1,7 @@
 import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnavailableError } from '../src/errors.js'
+import { packageInfo } from '../src/package-info.js'
 import { Readiness } from '../src/readiness.js'
 
 declare module 'fastify' {
@@ -32,8 +33,10 @@ export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
   const onFailure = opts.onStartupFailure ?? (() => {
     fastify.close().finally(() => process.exit(1))
   })
+  // The ready line says what runs: the service's version and the Node.js under it.
+  const running = { version: packageInfo().version, node: process.version }
   fastify.addHook('onReady', async () => {
-    readiness.whenReady().then(() => fastify.log.info('ready: store, keys and change feed loaded'), (err) => {
+    readiness.whenReady().then(() => fastify.log.info(running, 'ready: store, keys and change feed loaded'), (err) => {
       // One line, the message alone (no stack): what to fix, said once (a crash loop repeats it).
       fastify.log.fatal(`start-up failed: ${(err as Error).message}`)
       onFailure(err)

@@ -1,3 +1,5 @@
+// First: refuses an unsupported Node.js before any native module loads (src/supported-node.ts).
+import './supported-node.js'
 import AutoLoad from '@fastify/autoload'
 import { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './supported-node.js' // first: an unsupported Node.js is refused before any native module loads
 import { main } from './commands.js'
 
 // Whatever goes wrong outside a command's own handling (an error event nobody listens to): one line on

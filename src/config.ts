@@ -104,19 +104,16 @@ export function configProblem (c: Config): string | undefined {
 // a password). sqlite: paths are not URLs.
 function urlProblem (name: string, value: string | undefined): string | undefined {
   if (value === undefined || value.startsWith('sqlite:')) return undefined
-  try {
-    const url = new URL(value)
-    if (url.hostname === '' && !/[?&]host=/.test(url.search)) return `env/${name} has no host`
-  } catch {
-    return `env/${name} is not a valid URL (check the host, the port, and %-encode special characters in the password)`
-  }
+  const url = URL.parse(value)
+  if (url === null) return `env/${name} is not a valid URL (check the host, the port, and %-encode special characters in the password)`
+  if (url.hostname === '' && !/[?&]host=/.test(url.search)) return `env/${name} has no host`
   return undefined
 }
 
 // PUBLIC_URL is published (discovery document, OpenAPI servers): never with credentials in it.
 function publicUrlProblem (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
-  const url = URL.canParse(value) ? new URL(value) : undefined
+  const url = URL.parse(value)
   if (!url) return 'env/PUBLIC_URL is not a valid URL'
   if (url.username !== '' || url.password !== '') return 'env/PUBLIC_URL must not contain a user or password: it is published'
   return undefined
@@ -203,11 +200,8 @@ export function trustProxySetting (value: string): TrustProxy {
 export function corsOriginsProblem (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   for (const entry of value.split(',').map((e) => e.trim())) {
-    let origin: string | undefined
-    try {
-      const url = new URL(entry)
-      if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin
-    } catch {}
+    const url = URL.parse(entry)
+    const origin = url?.protocol === 'http:' || url?.protocol === 'https:' ? url.origin : undefined
     if (origin !== entry) {
       return `env/CORS_ORIGINS must be a comma-separated list of origins (https://app.example.com[:port], no path): "${entry}" is not one` +
         (origin ? ` (did you mean ${origin}?)` : '')

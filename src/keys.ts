@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomUUID, type webcrypto } from 'node:crypto'
 import { SecretBox } from './secret-box.js'
 import type { SigningKeyRow, SigningKeyStore } from './store/signing-keys.js'
 
@@ -148,7 +148,7 @@ export class KeyRing {
   }
 
   // The public keys of JWKS: pending, active and verifying ones.
-  jwks (): { keys: JsonWebKey[] } {
+  jwks (): { keys: webcrypto.JsonWebKey[] } {
     if (this.shared) return { keys: [] }
     return {
       keys: this.states().filter((k) => k.state !== 'retired').map((k) => ({

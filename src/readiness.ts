@@ -22,13 +22,10 @@ export class Readiness {
   #closing = false
   #failure?: unknown
   #waiting = 'starting'
-  readonly #ready: Promise<void>
-  #resolve!: () => void
-  #reject!: (err: unknown) => void
+  readonly #ready = Promise.withResolvers<void>()
 
   constructor () {
-    this.#ready = new Promise<void>((resolve, reject) => { this.#resolve = resolve; this.#reject = reject })
-    this.#ready.catch(() => {}) // observed through whenReady(); never an unhandled rejection
+    this.#ready.promise.catch(() => {}) // observed through whenReady(); never an unhandled rejection
   }
 
   // True once every step has succeeded; stays true (what was loaded stays in memory) until shutdown.
@@ -51,7 +48,7 @@ export class Readiness {
     this.#degradations.push(check)
   }
 
-  whenReady (): Promise<void> { return this.#ready }
+  whenReady (): Promise<void> { return this.#ready.promise }
 
   // Why the service is not ready, or [] when it is.
   reasons (): string[] {
@@ -81,7 +78,7 @@ export class Readiness {
         } catch (err) {
           if (!isStoreUnavailable(err)) {
             this.#failure = err
-            this.#reject(err)
+            this.#ready.reject(err)
             return
           }
           const retryInMs = Math.min(FIRST_RETRY_MS * 2 ** (attempt - 1), LAST_RETRY_MS)
@@ -93,6 +90,6 @@ export class Readiness {
       }
     }
     this.#started = true
-    this.#resolve()
+    this.#ready.resolve()
   }
 }

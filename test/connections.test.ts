@@ -58,7 +58,7 @@ async function postgresTlsFront (t: Test, certs: ReturnType<typeof certificates>
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
-    socket.once('data', (first) => {
+    socket.once('data', (first: Buffer) => {
       if (first.length !== 8 || first.readUInt32BE(4) !== 80877103) {
         stats.refused++
         socket.destroy()

@@ -185,7 +185,9 @@ t.test('a listening server: two Authorization headers and a 100 KB header, sent 
     let data = ''
     socket.on('data', (d) => { data += d })
     socket.on('end', () => resolve(data))
-    socket.on('error', reject)
+    // Node 26 resets a connection whose headers overflowed right after writing the 431 (Node 20 closed it
+    // gracefully): the answer came before the reset.
+    socket.on('error', (err) => data === '' ? reject(err) : resolve(data))
   })
   t.match(await send(`Authorization: Bearer ${token}\r\n`), /^HTTP\/1.1 200/, 'the control passes')
   for (const [name, headers] of [

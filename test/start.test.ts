@@ -56,6 +56,10 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.equal((await stat(join(root, 'dist', 'src', 'app.js'))).mtimeMs, before.app, 'dist/ is untouched')
     t.match(output, `Server listening at http://127.0.0.1:${port}`)
     t.equal((await fetch(`http://127.0.0.1:${port}/health/live`)).status, 200, 'it answers')
+    // On the Node.js npm installed (node_modules/.bin/node, found first by npm scripts), the one the tests run on.
+    await until('the ready line', () => service.output().includes('"msg":"ready'))
+    const ready = JSON.parse(service.output().split('\n').find((l) => l.includes('"msg":"ready'))!)
+    t.equal(ready.node, process.version, `npm start runs the service on the tests' Node.js (${process.version})`)
 
     // npm → node (the shell exec'd fastify-cli): the service's pid is the one in its log lines.
     const pid = JSON.parse(output.split('\n').find((l) => l.includes('Server listening'))!).pid as number

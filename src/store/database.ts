@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3'
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type AbortableOperationOptions, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
 import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../config.js'
@@ -189,8 +189,9 @@ class ResilientSqliteDriver extends SqliteDriver {
     const retry = <T>(run: () => Promise<T>) => this.#whileLocked(run)
     return {
       // Inside a transaction the write lock is held already (BEGIN IMMEDIATE): no waiting there.
-      executeQuery: <R>(query: CompiledQuery) => sqlite.inTransaction ? connection.executeQuery<R>(query) : retry(() => connection.executeQuery<R>(query)),
-      streamQuery: <R>(query: CompiledQuery, chunkSize?: number) => connection.streamQuery<R>(query, chunkSize)
+      executeQuery: <R>(query: CompiledQuery, options?: AbortableOperationOptions) =>
+        sqlite.inTransaction ? connection.executeQuery<R>(query, options) : retry(() => connection.executeQuery<R>(query, options)),
+      streamQuery: <R>(query: CompiledQuery, chunkSize: number, options?: AbortableOperationOptions) => connection.streamQuery<R>(query, chunkSize, options)
     }
   }
 

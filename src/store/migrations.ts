@@ -1,5 +1,5 @@
-import type { Kysely, Migration } from 'kysely'
-import { Migrator } from 'kysely'
+import type { Kysely } from 'kysely'
+import { Migrator, type Migration } from 'kysely/migration'
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config.js'
 import { casedSkeletons, usernameSkeleton } from '../usernames.js'
 import { identityColumn } from './dialect.js'
