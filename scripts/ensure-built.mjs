@@ -13,7 +13,7 @@
 //   node scripts/ensure-built.mjs --prepare  as without flags, but only a warning where TypeScript is not
 //                                            installed (npm's prepare, also run by `npm ci --omit=dev`)
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = join(import.meta.dirname, '..')
@@ -45,6 +45,19 @@ function stale () {
   const source = newest()
   return source.mtimeMs > stampMs ? `${relative(root, source.path)} changed since the last build` : undefined
 }
+
+// In a development install (TypeScript there), npm scripts should run on the pinned Node (README, "Node.js").
+// npm skips an optional dependency that fails (a bad integrity, a failed download) with no more than a
+// verbose log line, and scripts then run on the system's node: said here, on every build check.
+function pinnedNodeWarning () {
+  if (!existsSync(join(root, 'node_modules', 'typescript'))) return
+  let runtime
+  try { runtime = JSON.parse(readFileSync(join(root, 'scripts', 'pinned-node', 'package.json'), 'utf8')) } catch { return }
+  if (!(`node-${process.platform}-${process.arch}` in (runtime.optionalDependencies ?? {}))) return
+  if (process.versions.node === runtime.version) return
+  say(`warning: npm scripts run on Node.js ${process.versions.node}, not the pinned ${runtime.version}: it did not install (npm skips a failed optional dependency; \`npm ci --loglevel verbose\` says why)`)
+}
+pinnedNodeWarning()
 
 const args = new Set(process.argv.slice(2))
 const why = args.has('--force') ? 'build asked for' : stale()

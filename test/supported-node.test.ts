@@ -129,3 +129,10 @@ t.test('the same command on the pinned Node starts, and the tracer sees the nati
   process.kill(-service.child.pid!, 'SIGTERM')
   t.equal(await service.exited, 0, 'SIGTERM: exit 0')
 })
+
+t.test('npm scripts on another Node than the pinned one (npm skipped the pinned Node: a failed optional dependency) say so', async (t) => {
+  const ensure = join(root, 'scripts', 'ensure-built.mjs')
+  const run = (node: string) => promisify(execFile)(node, [ensure, '--check']).then((r) => r.stderr, (err: { stderr: string }) => err.stderr)
+  t.match(await run(SYSTEM_NODE), /^ensure-built: warning: npm scripts run on Node\.js 20\.\d+\.\d+, not the pinned \d+\.\d+\.\d+: it did not install/m, 'on the system\'s Node: a warning')
+  t.notMatch(await run(process.execPath), /warning/, 'on the pinned Node: none')
+})
