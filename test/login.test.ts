@@ -110,7 +110,10 @@ t.test('a JSON body in any charset but UTF-8 is refused with 415; UTF-8 in any s
 })
 
 t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up', async (t) => {
-  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1', ...LOGIN_BURSTS }))
+  // A hash of ~100 ms or more (time cost 20): every login has looked its user up and reached the queue
+  // before the first hash ends. At the default cost (~15 ms) a PostgreSQL look-up under a loaded CI machine
+  // could come after it, and a third login got in.
+  const app = await build(t, testEnv(t, { HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '1', ARGON2_TIME_COST: '20', ...LOGIN_BURSTS }))
   await addUser(app, 'alice', PASSWORD)
   const results = await Promise.all(Array.from({ length: 6 }, () => login(app, 'alice', PASSWORD)))
   const codes = results.map((r) => r.statusCode)
