@@ -30,6 +30,9 @@ function writtenValue (raw: string): string | undefined {
   return value.includes('#') ? undefined : value // `abc#rest`: a comment to Node, part of the value to its writer
 }
 
+const misread = (path: string, line: number, name: string) =>
+  `${path} line ${line}: the value of ${name} would be read as something else than written (an unquoted # starts a comment; text after a closing quote is dropped): quote the whole value`
+
 export function envFileProblem (path = '.env'): string | undefined {
   if (!existsSync(path)) return undefined
   const text = readFileSync(path, 'utf8')
@@ -54,7 +57,7 @@ export function envFileProblem (path = '.env'): string | undefined {
       entries.push({ line: i + 1, name })
     } else {
       const value = writtenValue(raw)
-      if (value === undefined) return `${path} line ${i + 1}: the value of ${name} would be read as something else than written (an unquoted # starts a comment; text after a closing quote is dropped): quote the whole value`
+      if (value === undefined) return misread(path, i + 1, name)
       entries.push({ line: i + 1, name, value })
     }
   }
@@ -68,7 +71,7 @@ export function envFileProblem (path = '.env'): string | undefined {
   }
   for (const entry of last.values()) {
     if (entry.value !== undefined && parsed[entry.name] !== entry.value) {
-      return `${path} line ${entry.line}: the value of ${entry.name} would be read as something else than written (an unquoted # starts a comment; text after a closing quote is dropped): quote the whole value`
+      return misread(path, entry.line, entry.name)
     }
   }
   return undefined

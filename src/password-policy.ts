@@ -48,29 +48,35 @@ function fold (s: string): string {
   return s.normalize('NFKD').replace(/\p{M}/gu, '').replace(UNSEEN, '').toUpperCase().toLowerCase().replace(/ς/g, 'σ').normalize('NFKC')
 }
 
-// What a password looks like, with look-alikes made one: `fold`, then the confusables skeleton of UTS #39
-// (usernames.ts) with every dash as '-', folded again, until nothing changes. The skeleton is case-sensitive
-// ('I' is 'l', 'i' stays 'i'), so it is taken of the password as typed and of its folded form too.
-function settle (s: string): string {
-  let current = fold(s)
-  for (let i = 0; i < 8; i++) { // one or two rounds ('0' → 'O' → 'o')
-    const next = fold(skeleton(current.replace(DASHES, '-')).replace(DASHES, '-'))
-    if (next === current) break
-    current = next
+// `step` applied until nothing changes: one or two rounds ('0' → 'O' → 'o'), eight at most.
+function untilSettled (s: string, step: (s: string) => string): string {
+  for (let i = 0; i < 8; i++) {
+    const next = step(s)
+    if (next === s) break
+    s = next
   }
-  return current
+  return s
+}
+
+// The confusables skeleton of UTS #39 (usernames.ts) with every dash as '-'.
+// (A declaration, not a const: COMMON, above, is built with it when the module loads.)
+function skeletonOf (s: string): string {
+  return skeleton(s.replace(DASHES, '-')).replace(DASHES, '-')
+}
+
+// What a password looks like, with look-alikes made one: `fold`, then the skeleton, folded again, until
+// nothing changes. The skeleton is case-sensitive ('I' is 'l', 'i' stays 'i'), so it is taken of the
+// password as typed and of its folded form too.
+function settle (s: string): string {
+  return untilSettled(fold(s), (current) => fold(skeletonOf(current)))
 }
 
 // The forms a password is compared in: folded; and its look-alike key (`settle`), from the password as
-// typed (so 'lIlI' is 'llll') and from the folded one (so 'ILOVEYOU' is 'iloveyou' first).
+// typed (so 'lIlI' is 'llll': the skeleton of what is typed, before case folding can hide 'I' → 'l') and
+// from the folded one (so 'ILOVEYOU' is 'iloveyou' first).
 function seenAs (password: string): string[] {
   const folded = fold(password)
-  let asTyped = password.replace(DASHES, '-')
-  for (let i = 0; i < 8; i++) { // the skeleton of what is typed, before case folding can hide 'I' → 'l'
-    const next = skeleton(asTyped).replace(DASHES, '-')
-    if (next === asTyped) break
-    asTyped = next
-  }
+  const asTyped = untilSettled(password.replace(DASHES, '-'), skeletonOf)
   return [...new Set([folded, settle(asTyped), settle(folded)])]
 }
 

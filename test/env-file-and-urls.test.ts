@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { cli, freePort, startService, testEnv } from './helper.js'
+import { cli, exitWithin, freePort, startService, testEnv } from './helper.js'
 
 const SECRET = 'ENVSECRET20ENVSECRET20ENVSECRET20ENVSECRET20'
 
@@ -32,7 +32,7 @@ t.test('.env: lines Node would read as another name or another value stop the CL
   await writeFile(join(dir, '.env'), cases[0][1])
   const service = startService({}, await freePort(), dir)
   t.teardown(() => { service.child.kill('SIGKILL') })
-  const exited = await Promise.race([service.exited, new Promise<'running'>((resolve) => { setTimeout(() => resolve('running'), 20_000).unref() })])
+  const exited = await exitWithin(service)
   t.not(exited, 'running', 'a BOM: the server stops (before, it started without KEY_ENCRYPTION_KEY)')
   t.not(exited, 0, 'with a failure exit code')
   const fatal = service.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number, msg: string }).filter((l) => l.level === 60)

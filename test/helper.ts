@@ -254,6 +254,12 @@ export function startService (env: Env, port: number, cwd = root, level = 'info'
   }))
 }
 
+// The service's exit code, or 'running' if it has not exited within `ms` (the timer does not keep the test
+// process alive): a test expecting an exit fails instead of waiting for tap's timeout.
+export function exitWithin (service: Service, ms = 20_000): Promise<number | null | 'running'> {
+  return Promise.race([service.exited, new Promise<'running'>((resolve) => { setTimeout(() => resolve('running'), ms).unref() })])
+}
+
 // Until the service has logged that it listens.
 export async function logsListening (service: Service): Promise<void> {
   const deadline = Date.now() + 20_000

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { NODE_FLOOR, unsupportedNode } from '../src/supported-node.js'
-import { freePort, npmStartCommand, startLikeNpm, testEnv, type Env } from './helper.js'
+import { exitWithin, freePort, npmStartCommand, startLikeNpm, testEnv, type Env } from './helper.js'
 
 const root = join(import.meta.dirname, '..')
 const SYSTEM_NODE = '/usr/bin/node'
@@ -86,7 +86,7 @@ t.test('npm start\'s command on the system\'s Node 20: one fatal line naming the
   service.child.stderr!.on('data', (d) => { stderr += d })
   const signal = new Promise<NodeJS.Signals | null>((resolve) => service.child.on('exit', (_code, signal) => resolve(signal)))
   // Bounded: should the service start instead (the check gone), fail here and let the teardown end it.
-  const code = await Promise.race([service.exited, new Promise<'running'>((resolve) => { setTimeout(() => resolve('running'), 20_000).unref() })])
+  const code = await exitWithin(service)
   if (code === 'running') {
     t.fail(`still running after 20 s: the service started on Node ${version} (${service.output().slice(-500)})`)
     return
