@@ -1,12 +1,12 @@
 // npm run bench [-- --quick] [-- --json FILE]: measures the built service against baselines started here,
 // alternately over several rounds on loopback, and prints one table (also written as JSON).
-import '../src/supported-node.js' // first: the bench runs on what the service supports
+import '../src/support/supported-node.js' // first: the bench runs on what the service supports
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import jwt from 'jsonwebtoken'
-import { loadConfig } from '../src/load-config.js'
+import { loadConfig } from '../src/config/load.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Audit, AUDIT_NAME_KEY_SECRET, newAuditNameKey, type AuditEvent, type AuditFields } from '../src/audit.js'
+import { Audit, AUDIT_NAME_KEY_SECRET, newAuditNameKey, type AuditEvent, type AuditFields } from '../src/observability/audit.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,7 +12,7 @@ declare module 'fastify' {
 }
 
 // Audit events go to the service's log, one line each under the `audit` key, at info or, for
-// refresh_reuse_detected, warn (src/audit.ts).
+// refresh_reuse_detected, warn (src/observability/audit.ts).
 export default fp(async function audit (fastify) {
   const audit = new Audit((record, level) => fastify.log[level]({ audit: record }, 'audit'))
   fastify.decorate('audit', audit)
@@ -30,4 +30,4 @@ export default fp(async function audit (fastify) {
   fastify.readiness.step('audit', async () => {
     audit.setNameKey(await fastify.store.secrets.getOrCreate(AUDIT_NAME_KEY_SECRET, newAuditNameKey, new Date(fastify.clock()).toISOString()))
   })
-}, { name: 'audit', dependencies: ['env', 'readiness', 'store', 'keys'] })
+}, { name: 'audit', dependencies: ['readiness', 'services'] })

@@ -1,8 +1,8 @@
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { HttpError, InvalidTokenError, UnavailableError } from '../src/errors.js'
-import { AccessTokenVerifier, bearerToken, hasSecondAuthorization, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens.js'
+import { HttpError, InvalidTokenError, UnavailableError } from '../src/http/errors.js'
+import { AccessTokenVerifier, bearerToken, hasSecondAuthorization, verifyOptions, type AccessTokenClaims, type AccessTokenPayload } from '../src/tokens/access-tokens.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -21,7 +21,7 @@ declare module 'fastify' {
 }
 
 // The one verifier behind fastify.authenticate and request.jwtVerify(): signature and claims by our rules
-// (src/tokens.ts), then revocation, from memory only.
+// (src/tokens/access-tokens.ts), then revocation, from memory only.
 export default fp(async function authenticate (fastify) {
   const config = fastify.config
   const keys = fastify.keys
@@ -95,4 +95,4 @@ export default fp(async function authenticate (fastify) {
       authorizationTokenExpiredMessage: 'Invalid or expired token'
     }
   })
-}, { name: 'authenticate', dependencies: ['env', 'readiness', 'store', 'keys', 'session-jobs', 'change-feed'] })
+}, { name: 'authenticate', dependencies: ['env', 'readiness', 'services'] })

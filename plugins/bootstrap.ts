@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import { bootstrapAdmin } from '../src/bootstrap.js'
+import { bootstrapAdmin } from '../src/accounts/bootstrap.js'
 
-// Creates the first administrator at start-up when there is none (see src/bootstrap.ts for the rules).
+// Creates the first administrator at start-up when there is none (see src/accounts/bootstrap.ts for the rules).
 export default fp(async function bootstrap (fastify) {
   const { ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_PASSWORD_FILE } = fastify.config
   fastify.readiness.step('bootstrap', async () => {
@@ -19,4 +19,4 @@ export default fp(async function bootstrap (fastify) {
           : `created user "${result.username}" from ADMIN_USERNAME and ADMIN_PASSWORD`)
     }
   })
-}, { name: 'bootstrap', dependencies: ['env', 'readiness', 'store', 'keys', 'audit'] })
+}, { name: 'bootstrap', dependencies: ['env', 'readiness', 'services', 'audit'] })

@@ -1,6 +1,6 @@
 import cors from '@fastify/cors'
 import fp from 'fastify-plugin'
-import { corsOrigins } from '../src/config.js'
+import { corsOrigins } from '../src/config/rules.js'
 
 // CORS, for browser applications on other origins that call the API: off unless CORS_ORIGINS lists them.
 // Only a listed origin (compared exactly, as the browser sends it) gets Access-Control-Allow-Origin, and a

@@ -1,6 +1,7 @@
 import fastifyEnv from '@fastify/env'
 import fp from 'fastify-plugin'
-import { configProblem, ConfigSchema, type Config } from '../src/config.js'
+import { configProblem } from '../src/config/rules.js'
+import { ConfigSchema, type Config } from '../src/config/schema.js'
 
 declare module 'fastify' {
   interface FastifyInstance { config: Config }

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { clientKey } from '../src/client-address.js'
-import { TooManyAttemptsError } from '../src/errors.js'
-import { throttled } from '../src/hints.js'
-import type { Flow } from '../src/limiter.js'
-import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleKeys } from '../src/login-throttle.js'
+import { clientKey } from '../src/abuse/client-key.js'
+import { TooManyAttemptsError } from '../src/http/errors.js'
+import { throttled } from '../src/support/log-throttle.js'
+import type { Flow } from '../src/passwords/hash-queue.js'
+import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleKeys } from '../src/abuse/login-throttle.js'
 
 // A password check about to be made for `username` on behalf of `request`: counted by the throttle (or
 // refused, 429, without hashing), and placed in the hashing queue by `flow`. It ends in the verdict on the
@@ -28,7 +28,7 @@ declare module 'fastify' {
   }
 }
 
-// The per-account login throttle (src/login-throttle.ts), counted in Redis when REDIS_URL is set (shared
+// The per-account login throttle (src/abuse/login-throttle.ts), counted in Redis when REDIS_URL is set (shared
 // by every instance; this instance's own counters while Redis is down) and in memory otherwise.
 export default fp(async function loginThrottle (fastify) {
   const c = fastify.config
@@ -72,4 +72,4 @@ export default fp(async function loginThrottle (fastify) {
       takeBack: once(() => throttle.takeBack(keys, verdict.counted))
     }
   })
-}, { name: 'login-throttle', dependencies: ['env', 'store', 'redis', 'audit'] })
+}, { name: 'login-throttle', dependencies: ['env', 'services', 'redis', 'audit'] })

@@ -1,10 +1,11 @@
 import fp from 'fastify-plugin'
-import { throttled } from '../src/hints.js'
-import { MetricsAccess, ServiceMetrics } from '../src/metrics.js'
+import { throttled } from '../src/support/log-throttle.js'
+import { MetricsAccess } from '../src/http/metrics-access.js'
+import { ServiceMetrics } from '../src/observability/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    // The service's metrics (src/metrics.ts), served by GET /metrics (routes/metrics.ts).
+    // The service's metrics (src/observability/metrics.ts), served by GET /metrics (routes/metrics.ts).
     metrics: ServiceMetrics
     // Who may read them: loopback peers, or with METRICS_TOKEN whoever sends it.
     metricsAccess: MetricsAccess
@@ -32,4 +33,4 @@ export default fp(async function metrics (fastify) {
     metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
-}, { name: 'metrics', dependencies: ['env', 'readiness', 'store', 'audit', 'authenticate'] })
+}, { name: 'metrics', dependencies: ['env', 'readiness', 'services', 'audit', 'authenticate'] })

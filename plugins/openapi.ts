@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { ownSecurityHeaders } from './security-headers.js'
-import { packageInfo } from '../src/package-info.js'
+import { packageInfo } from '../src/support/package-info.js'
 
 export const DOCS_PREFIX = '/docs'
 

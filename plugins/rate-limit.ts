@@ -1,8 +1,8 @@
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import { MemoryCounters, RedisCounters, type Count, type Counters } from '../src/counters.js'
-import { HttpError } from '../src/errors.js'
-import { throttled } from '../src/hints.js'
+import { MemoryCounters, RedisCounters, type Count, type Counters } from '../src/abuse/counters.js'
+import { HttpError } from '../src/http/errors.js'
+import { throttled } from '../src/support/log-throttle.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -64,7 +64,7 @@ export default fp(async function rateLimits (fastify) {
     global: false, // only routes that say so
     store: storeFor(counters) as never, // (the plugin's types want a Fastify route where it passes its options)
     // Once per refused request (the plugin calls it once, then throws what it returns): the audit line, and
-    // an error that plugins/http.ts answers with the usual body; the plugin has set Retry-After already.
+    // an error that plugins/error-handling.ts answers with the usual body; the plugin has set Retry-After already.
     errorResponseBuilder (request, context) {
       fastify.auditRequest(request, 'rate_limited', { route: request.routeOptions.url, limit: context.max })
       return new HttpError(429, `Too many requests; retry in ${context.after}`)

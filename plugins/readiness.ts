@@ -1,8 +1,9 @@
 import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { UnavailableError } from '../src/errors.js'
-import { packageInfo } from '../src/package-info.js'
-import { Readiness } from '../src/readiness.js'
+import { UnavailableError } from '../src/http/errors.js'
+import { packageInfo } from '../src/support/package-info.js'
+import { Readiness } from '../src/startup/readiness.js'
+import type { StartupStep } from '../src/startup/sequence.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,14 +19,16 @@ export interface ReadinessOptions {
   // What to do when start-up fails for good (not a dependency that may come back): by default the process
   // exits with code 1 once the server is closed. Tests observe it through readiness.whenReady() instead.
   onStartupFailure?: (err: unknown) => void
+  // The start-up sequence (src/startup/sequence.ts by default); tests give a broken one to see it refused.
+  startupSequence?: readonly StartupStep[]
 }
 
-// Start-up without waiting for dependencies: plugins register their start-up steps (store, keys, first
-// admin, secrets, change feed) here, and they run once the server is ready to listen, retried with a
+// Start-up without waiting for dependencies: plugins register the work of the start-up sequence's steps
+// (src/startup/sequence.ts: store, keys, audit, first admin, sessions, change feed) here, and they run once the server is ready to listen, retried with a
 // back-off while the store is unreachable. Meanwhile the server answers: GET /health/ready says 503, and
 // every route that needs what is not loaded yet answers 503 with Retry-After.
 export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
-  const readiness = new Readiness()
+  const readiness = new Readiness(opts.startupSequence)
   fastify.decorate('readiness', readiness)
   fastify.decorate('requireStarted', function requireStarted (_request, _reply, done) {
     done(readiness.started ? undefined : new UnavailableError('The service is starting; retry shortly'))
@@ -44,4 +47,4 @@ export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
     readiness.run((level, fields, message) => fastify.log[level](fields, message)).catch(() => {})
   })
   fastify.addHook('preClose', async () => { readiness.close() })
-}, { name: 'readiness', dependencies: ['env'] })
+}, { name: 'readiness' })

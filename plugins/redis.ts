@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import fp from 'fastify-plugin'
-import { throttled } from '../src/hints.js'
+import { throttled } from '../src/support/log-throttle.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

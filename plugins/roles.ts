@@ -1,6 +1,6 @@
 import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { HttpError } from '../src/errors.js'
+import { HttpError } from '../src/http/errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,4 +17,4 @@ export default fp(async function roles (fastify) {
       done(new HttpError(403, `This requires the ${role} role`))
     }
   })
-}, { name: 'roles', dependencies: ['authenticate'] })
+}, { name: 'roles' })

@@ -1,6 +1,6 @@
 import type { RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorAnswer, ErrorResponse } from '../src/schemas.js'
+import { errorAnswer, ErrorResponse } from '../src/http/schemas.js'
 
 // Methods whose requests Fastify reads a body for (with any Content-Type header): on these, any route can
 // answer 400 (malformed JSON), 413 (over the body limit) and 415 (not JSON), whatever its own schema says.
@@ -9,7 +9,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const asList = (value: unknown): unknown[] => value === undefined ? [] : Array.isArray(value) ? value : [value]
 
 // The answers every route's schema must list besides its own (README, "HTTP contract"), added in one place
-// rather than in each route: the codes that plugins send on a route (plugins/http.ts, rate-limit,
+// rather than in each route: the codes that plugins send on a route (plugins/error-handling.ts, rate-limit,
 // under-pressure, readiness, authenticate, the server's drain). Each is the usual error body, described,
 // with Retry-After on 429 and 503. A code the route lists already keeps its schema (only a bare
 // ErrorResponse gets the description); the route's own codes come first. Routes that check a token
@@ -62,7 +62,7 @@ export default fp(async function routeContract (fastify) {
       ...(authenticated && schema.security === undefined && { security: [{ bearerAuth: [] }] })
     }
   })
-}, { name: 'route-contract', dependencies: ['authenticate', 'readiness', 'rate-limit', 'under-pressure'] })
+}, { name: 'route-contract', dependencies: ['readiness', 'authenticate', 'rate-limit', 'under-pressure'] })
 
 // Descriptions of codes a route lists itself (with a bare ErrorResponse) that no plugin adds.
 const GENERIC: Record<string, string> = {

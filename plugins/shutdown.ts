@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { beginDraining } from '../src/draining.js'
-import { UnavailableError } from '../src/errors.js'
+import { beginDraining } from '../src/http/draining.js'
+import { UnavailableError } from '../src/http/errors.js'
 
 // Shutdown on SIGTERM or SIGINT (fastify-cli calls fastify.close()): readiness turns 503 at once, the
 // listening socket closes (new connections are refused) once the connections already made are accepted,
@@ -17,7 +17,7 @@ export default fp(async function shutdown (fastify) {
     began = performance.now()
     fastify.log.info({ graceSeconds }, 'shutting down: draining in-flight requests')
     // New requests answered 503, and the listener closed (when this hook returns) only once the
-    // connections already waiting to be accepted are in: none is reset (src/draining.ts).
+    // connections already waiting to be accepted are in: none is reset (src/http/draining.ts).
     await beginDraining(fastify.server)
     // Node closes the connections that are idle when the server closes, not those that become idle
     // after: a keep-alive connection whose last answer was just written would hold the shutdown open for
@@ -37,4 +37,4 @@ export default fp(async function shutdown (fastify) {
     clearInterval(idle)
     fastify.log.info({ ms: Math.round(performance.now() - began) }, 'shutdown: requests drained; closing the store and subscriptions')
   })
-}, { name: 'shutdown', dependencies: ['env', 'store'] })
+}, { name: 'shutdown', dependencies: ['env', 'services'] })

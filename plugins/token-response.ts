@@ -1,10 +1,10 @@
 import type { Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
-import type { SigningKey } from '../src/keys.js'
-import type { TokenResponse } from '../src/schemas.js'
-import type { Issued } from '../src/sessions.js'
+import type { SigningKey } from '../src/tokens/key-ring.js'
+import type { TokenResponse } from '../src/http/schemas.js'
+import type { Issued } from '../src/sessions/sessions.js'
 import type { User } from '../src/store/users.js'
-import { accessTokenPayload, createAccessTokenSigner } from '../src/tokens.js'
+import { accessTokenPayload, createAccessTokenSigner } from '../src/tokens/access-tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,4 +37,4 @@ export default fp(async function tokenResponse (fastify) {
       refreshExpiresIn: issued.refreshExpiresIn
     }
   })
-}, { name: 'token-response', dependencies: ['env', 'store', 'keys'] })
+}, { name: 'token-response', dependencies: ['env', 'services'] })

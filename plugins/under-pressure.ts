@@ -1,7 +1,7 @@
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import { getHeapStatistics } from 'node:v8'
-import { errorBody } from '../src/errors.js'
+import { errorBody } from '../src/http/errors.js'
 
 // @fastify/under-pressure: while the event loop lags more than MAX_EVENT_LOOP_DELAY ms, or the heap in use
 // is above MAX_HEAP_USED_MB (90 % of V8's heap limit by default), requests get 503 with Retry-After rather

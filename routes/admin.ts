@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { AdminUserView, ErrorResponse, IdParams } from '../src/schemas.js'
+import { AdminUserView, ErrorResponse, IdParams } from '../src/http/schemas.js'
 
 // The audit fields of an admin's action on a user: the user acted on, and the admin (user and session).
 const byAdmin = (userId: string, request: FastifyRequest) =>

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponse } from '../src/schemas.js'
+import { ErrorResponse } from '../src/http/schemas.js'
 
 const greeting: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/', {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponse, RetryAfter } from '../src/schemas.js'
+import { ErrorResponse, RetryAfter } from '../src/http/schemas.js'
 
 // What works less well than it should but leaves every answer true (a hint path down while another, or
 // polling, carries the news); absent when nothing is. Never a 503: one Redis that stalls must not take

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { refuseOversized } from '../src/accounts.js'
-import { HttpError } from '../src/errors.js'
-import { ErrorResponse, errorAnswer, LoginBody, TokenResponse } from '../src/schemas.js'
+import { refuseOversized } from '../src/accounts/accounts.js'
+import { HttpError } from '../src/http/errors.js'
+import { ErrorResponse, errorAnswer, LoginBody, TokenResponse } from '../src/http/schemas.js'
 
 const login: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/login', {

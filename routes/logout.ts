@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponse, LogoutBody } from '../src/schemas.js'
+import { ErrorResponse, LogoutBody } from '../src/http/schemas.js'
 
 const logout: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/logout', {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { PasswordAttempt } from '../plugins/login-throttle.js'
-import { HttpError } from '../src/errors.js'
-import { ErrorResponse, errorAnswer, IdParams, Me, PasswordChangeBody, SessionView } from '../src/schemas.js'
+import { HttpError } from '../src/http/errors.js'
+import { ErrorResponse, errorAnswer, IdParams, Me, PasswordChangeBody, SessionView } from '../src/http/schemas.js'
 
 // The caller's own account and sessions.
 const me: FastifyPluginAsyncTypebox = async function (fastify) {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { METRICS_CONTENT_TYPE } from '../src/metrics.js'
-import { hasSecondAuthorization } from '../src/tokens.js'
-import { ErrorResponse } from '../src/schemas.js'
+import { METRICS_CONTENT_TYPE } from '../src/observability/metrics.js'
+import { hasSecondAuthorization } from '../src/tokens/access-tokens.js'
+import { ErrorResponse } from '../src/http/schemas.js'
 
 // Prometheus scrapes here (README, "Metrics"). Anyone else gets the 404 of a route that does not exist:
 // the same answer, so the endpoint is not advertised. Not rate-limited (no per-address limit applies), and

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, SignupBody, SignupResponse } from '../src/schemas.js'
+import { ErrorResponse, SignupBody, SignupResponse } from '../src/http/schemas.js'
 
 // Self-service accounts, only where SIGNUP_ENABLED=true; otherwise the route does not exist (404).
 const signup: FastifyPluginAsyncTypebox = async function (fastify) {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HttpError } from '../src/errors.js'
-import { ErrorResponse, errorAnswer, RefreshBody, TokenResponse } from '../src/schemas.js'
+import { HttpError } from '../src/http/errors.js'
+import { ErrorResponse, errorAnswer, RefreshBody, TokenResponse } from '../src/http/schemas.js'
 
 const token: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/token/refresh', {

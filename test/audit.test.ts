@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { AUDIT_EVENTS } from '../src/audit.js'
+import { AUDIT_EVENTS } from '../src/observability/audit.js'
 import { bearer, build, buildWithLogs, claimsOf, cli, greet, loginTokens, PASSWORD, refresh, testEnv, type Tokens } from './helper.js'
 
 type Line = Record<string, any> & { audit?: Record<string, any> }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clientKey } from '../src/client-address.js'
+import { clientKey } from '../src/abuse/client-key.js'
 
 t.test('per-client limits count IPv4 addresses, and IPv6 /64 networks', async (t) => {
   t.equal(clientKey('203.0.113.7'), '203.0.113.7')

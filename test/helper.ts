@@ -7,10 +7,10 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
-import type { SigningKey } from '../src/keys.js'
+import type { SigningKey } from '../src/tokens/key-ring.js'
 import { createHmac, sign as cryptoSign } from 'node:crypto'
-import { loadServerSettings } from '../src/load-config.js'
-import { createAccessTokenSigner, lowS } from '../src/tokens.js'
+import { loadServerSettings } from '../src/config/load.js'
+import { createAccessTokenSigner, lowS } from '../src/tokens/access-tokens.js'
 
 export const appPath = join(import.meta.dirname, '..', 'src', 'app.ts')
 // The app plus a route written with request.jwtVerify() (GET /via-jwt-verify).
@@ -167,7 +167,7 @@ export function claimsOf<T = Record<string, unknown>> (token: string): T {
 }
 
 // The built CLI, as `npm run cli` and the package's bin run it (`npm test` builds before testing).
-const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js')
+const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js')
 
 // A command still running after `killAfterMs` is killed (its code is then null).
 export function cli (env: Env, args: string[], stdin = '', cwd?: string, killAfterMs?: number) {

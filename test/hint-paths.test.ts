@@ -188,7 +188,7 @@ t.test('the CLI with a REDIS_URL that accepts and never answers: the change is m
   await app.close()
   // spawnSync's own timeout ends a CLI that hangs, so that the test fails rather than waits. Generous: the
   // CLI takes a few seconds to start on a busy machine, and gives Redis 3 s to answer.
-  const run = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'keys', 'rotate'], {
+  const run = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js'), 'keys', 'rotate'], {
     env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 45_000
   })
   t.equal(run.signal, null, 'not ended by the test\'s timeout')

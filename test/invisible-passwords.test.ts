@@ -4,9 +4,9 @@
 // never at login.
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { PasswordPolicy } from '../src/password-policy.js'
-import { normalizePassword } from '../src/passwords.js'
-import { usernameSkeleton, casedSkeletons } from '../src/usernames.js'
+import { PasswordPolicy } from '../src/passwords/policy.js'
+import { normalizePassword } from '../src/passwords/hasher.js'
+import { usernameSkeleton, casedSkeletons } from '../src/accounts/usernames.js'
 import { BLANK, COMMON, DEFAULT_IGNORABLES, hex, SAMPLE, SHORT } from './default-ignorables.js'
 import { addUser, bearer, build, login, loginTokens, PASSWORD, testEnv } from './helper.js'
 

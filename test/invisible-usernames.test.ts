@@ -9,7 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
-import { casedSkeletons, usernameProblem, usernameSkeleton } from '../src/usernames.js'
+import { casedSkeletons, usernameProblem, usernameSkeleton } from '../src/accounts/usernames.js'
 import { DEFAULT_IGNORABLES, FILLERS, hex, RANGES, STATED_TOTAL, UNICODE_VERSION } from './default-ignorables.js'
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './helper.js'
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type Counted, type ThrottleSettings, type ThrottleStore } from '../src/login-throttle.js'
+import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type Counted, type ThrottleSettings, type ThrottleStore } from '../src/abuse/login-throttle.js'
 import { addUser, build, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, type Env } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'

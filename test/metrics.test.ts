@@ -6,7 +6,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import { connect } from 'node:net'
 import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
-import { DURATION_BUCKETS, RequestDurations } from '../src/metrics.js'
+import { DURATION_BUCKETS, RequestDurations } from '../src/observability/metrics.js'
 import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy, tcpProxy } from './helper.js'
 
 const TOKEN = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTe' // a test's own METRICS_TOKEN (35 characters)

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import t from 'tap'
-import { randomPassword } from '../src/passwords.js'
+import { randomPassword } from '../src/passwords/hasher.js'
 import { addUser, bearer, build, buildWithLogs, cli, freePort, login, loginTokens, PASSWORD, testEnv, type Env } from './helper.js'
 
 const signup = (app: FastifyInstance, username: string, password: string) =>

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RevocationList } from '../src/revocations.js'
+import { RevocationList } from '../src/sessions/revocations.js'
 import { addUser, bearer, build, loginTokens, testEnv } from './helper.js'
 
 t.test('a revocation is kept until the moment given, and never shortened', async (t) => {

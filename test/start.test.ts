@@ -144,6 +144,6 @@ t.test('the build step (in a copy of the tree): nothing when up to date, a clean
   t.equal(built.code, 0, built.stderr)
   t.match(built.stderr, /plugins\/shutdown.ts changed since the last build: building\nensure-built: built in [\d.]+ s\n$/)
   t.notOk(existsSync(join(dir, 'dist', 'plugins', 'deleted-plugin.js')), 'a clean build: the stale file is gone')
-  t.ok(existsSync(join(dir, 'dist', 'src', 'cli.js')), 'and the build is there')
+  t.ok(existsSync(join(dir, 'dist', 'src', 'cli', 'main.js')), 'and the build is there')
   t.same(await ensure(), { code: 0, stderr: 'ensure-built: dist/ is up to date\n' }, 'then up to date again')
 })

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { NODE_FLOOR, unsupportedNode } from '../src/supported-node.js'
+import { NODE_FLOOR, unsupportedNode } from '../src/support/supported-node.js'
 import { exitWithin, freePort, npmStartCommand, startLikeNpm, testEnv, type Env } from './helper.js'
 
 const root = join(import.meta.dirname, '..')
@@ -109,7 +109,7 @@ t.test('the CLI on the system\'s Node 20: the same line, exit 1, no native modul
   }
   const env = testEnv(t)
   const log = join(t.testdirName, 'native-modules.log')
-  const run = await promisify(execFile)(SYSTEM_NODE, ['--require', tracer, join(root, 'dist', 'src', 'cli.js'), 'users', 'list'], {
+  const run = await promisify(execFile)(SYSTEM_NODE, ['--require', tracer, join(root, 'dist', 'src', 'cli', 'main.js'), 'users', 'list'], {
     env: { ...env, PATH: '/usr/bin:/bin', NATIVE_MODULES_LOG: log }
   }).then(() => ({ code: 0, stderr: '', stdout: '' }), (err: { code: number, stderr: string, stdout: string }) => err)
   t.equal(run.code, 1, 'exit code 1')

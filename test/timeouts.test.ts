@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { request } from 'node:http'
 import t from 'tap'
-import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../src/app.js'
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../src/http/server-options.js'
 import { addUser, build, PASSWORD, testEnv, LOGIN_BURSTS } from './helper.js'
 
 // Node's request timeouts, on a listening server: a client that trickles its request is cut off within

@@ -2,11 +2,12 @@ import SQLite from 'better-sqlite3'
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type AbortableOperationOptions, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
 import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Config } from '../config.js'
-import { privateDatabaseFiles, type Report } from '../private-files.js'
+import type { Config } from '../config/schema.js'
+import { privateDatabaseFiles, type Report } from '../support/private-files.js'
 import type { Database } from './schema.js'
 import { NulComparisonsPlugin, StoreNotReadyError } from './dialect.js'
 import { migrateToLatest } from './migrations.js'
+import { onceAMinute } from '../support/log-throttle.js'
 
 export type Db = Kysely<Database>
 
@@ -115,14 +116,9 @@ function openPostgres (url: string, options: DatabaseOptions): Db {
   // throws: measured, cutting the network under 20 logins killed the process. Every connection gets a
   // listener of its own; the statement in flight fails (503), and the pool drops the broken connection.
   // Reported at most once a minute: an outage breaks every connection of the pool at once.
-  let lastReport = -Infinity
-  let unreported = 0
-  const lost = (err: Error) => {
-    if (performance.now() - lastReport < 60_000) { unreported++; return }
-    lastReport = performance.now()
+  const lost = onceAMinute((unreported, err: Error) => {
     options.report?.({ level: 'warn', path: '', message: `database connection lost: ${err.message}${unreported ? ` (and ${unreported} more in the last minute)` : ''}` })
-    unreported = 0
-  }
+  })
   pool.on('error', lost)
   pool.on('connect', (client) => { client.on('error', lost) })
   // Comparisons with a NUL character are decided before PostgreSQL sees them (see NulComparisonsPlugin).

@@ -1,4 +1,4 @@
-import { SecretBox } from '../secret-box.js'
+import { SecretBox } from '../support/secret-box.js'
 import { flushOverwrittenSecrets, type Db } from './database.js'
 
 // The service's own secrets (keys it uses, never hands out), by name, encrypted at rest by `box` when

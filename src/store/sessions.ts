@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { ChangeLog } from './changes.js'
+import type { ChangeLog } from './change-log.js'
 import type { Db } from './database.js'
 import type { SessionsTable } from './schema.js'
 

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely'
-import type { ChangeLog } from './changes.js'
+import type { ChangeLog } from './change-log.js'
 import { flushOverwrittenSecrets, type Db } from './database.js'
 import { lockFor } from './dialect.js'
 import type { SigningKeysTable } from './schema.js'

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely'
 import { DomainError } from '../errors.js'
-import type { ChangeLog } from './changes.js'
+import type { ChangeLog } from './change-log.js'
 import type { Db } from './database.js'
 import { lockFor } from './dialect.js'
 import { revocationChanges } from './sessions.js'

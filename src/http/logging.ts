@@ -1,0 +1,97 @@
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js'
+
+// Request logging. Fastify writes two lines a request ("incoming request", "request completed") through
+// a pino child logger it makes for every request. Here: one line when the request completes, at info,
+// with method, route, status, time, request id and user id (when known), through the root logger; and a
+// request's child logger is made only if something logs through it (an error, a refused token at debug).
+type PinoLogger = FastifyBaseLogger & { isLevelEnabled: (level: string) => boolean }
+
+export class AccessLog extends LogController {
+  override incomingRequest () {}
+  override routeNotFound () {} // the access line says 404
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    const log = request.server.log as PinoLogger
+    if (!error && !log.isLevelEnabled('info')) return // nothing to build at warn
+    const line = {
+      reqId: request.id,
+      method: request.method,
+      route: request.routeOptions.url ?? null, // the pattern (/admin/users/:id/disable), never the raw URL
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      userId: (request.user as { sub?: string } | undefined)?.sub
+    }
+    if (error) log.error({ ...line, err: error }, 'request errored')
+    else log.info(line, 'request')
+  }
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+// A request's logger, made real (a pino child with the request id) on its first line at an enabled level.
+// Methods live on the prototype: nothing but this small object is allocated for a request that logs nothing.
+class LazyChildLogger {
+  readonly #parent: PinoLogger
+  readonly #bindings: Bindings
+  #child?: PinoLogger
+  constructor (parent: PinoLogger, bindings: Bindings) {
+    this.#parent = parent
+    this.#bindings = bindings
+  }
+
+  #real (): PinoLogger { return (this.#child ??= this.#parent.child(this.#bindings) as PinoLogger) }
+  #log (level: Level, args: unknown[]) {
+    if ((this.#child ?? this.#parent).isLevelEnabled(level)) (this.#real()[level] as (...a: unknown[]) => void)(...args)
+  }
+
+  fatal (...args: unknown[]) { this.#log('fatal', args) }
+  error (...args: unknown[]) { this.#log('error', args) }
+  warn (...args: unknown[]) { this.#log('warn', args) }
+  info (...args: unknown[]) { this.#log('info', args) }
+  debug (...args: unknown[]) { this.#log('debug', args) }
+  trace (...args: unknown[]) { this.#log('trace', args) }
+  silent () {}
+  child (bindings: Bindings, opts?: ChildLoggerOptions) { return this.#real().child(bindings, opts) }
+  isLevelEnabled (level: string) { return (this.#child ?? this.#parent).isLevelEnabled(level) }
+  get level () { return (this.#child ?? this.#parent).level }
+  set level (level: string) { this.#real().level = level }
+}
+
+export function lazyChildLogger (parent: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
+  // A route with its own log level or serializers gets its child at once.
+  if (opts.level !== undefined || opts.serializers !== undefined) return parent.child(bindings, opts)
+  return new LazyChildLogger(parent as PinoLogger, bindings) as unknown as FastifyBaseLogger
+}
+
+// Keys a log call might put a credential under, each censored when present.
+const CENSOR = '[redacted]'
+const CREDENTIAL_FIELDS = ['password', 'currentPassword', 'newPassword', 'token', 'refreshToken']
+const censorFields = (fields: string[]) => (value: unknown) => {
+  if (value === null || typeof value !== 'object') return value
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) }
+  for (const field of fields) if (field in copy) copy[field] = CENSOR
+  return copy
+}
+// Request headers, wherever logged (`headers`: the refused-token line at debug, or by hand), by an
+// allow-list: these are logged as they came, every other header by its name with its value censored.
+// Credentials travel in many more headers than Authorization and Cookie (Proxy-Authorization, an
+// identity-aware proxy's cf-access-jwt-assertion or x-amzn-oidc-data, an oauth2-proxy's
+// x-auth-request-access-token, a gateway's x-api-key, …), under names no list could foresee.
+// Referer is not among them: a URL can carry a token in its query.
+const LOGGED_HEADERS = new Set(['host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'content-type',
+  'content-length', 'transfer-encoding', 'connection', 'origin', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'forwarded', 'via', 'x-request-id'])
+const allowedHeaders = (value: unknown) => {
+  if (value === null || typeof value !== 'object') return value
+  const logged: Record<string, unknown> = {}
+  for (const [name, header] of Object.entries(value as Record<string, unknown>)) logged[name] = LOGGED_HEADERS.has(name.toLowerCase()) ? header : CENSOR
+  return logged
+}
+export const CREDENTIAL_SERIALIZERS: Record<string, (value: unknown) => unknown> = {
+  authorization: () => CENSOR,
+  cookie: () => CENSOR,
+  headers: allowedHeaders,
+  body: censorFields(CREDENTIAL_FIELDS),
+  ...Object.fromEntries(CREDENTIAL_FIELDS.map((field) => [field, () => CENSOR]))
+}
