@@ -7,10 +7,11 @@ import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import jwt from 'jsonwebtoken'
 import { loadConfig } from '../src/config/load.js'
+import { fastifyStartArgs } from '../test/support/processes.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {
-  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForHttp, type Service
+  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForServer, type Service
 } from './service.js'
 
 const args = process.argv.slice(2)
@@ -64,7 +65,7 @@ async function main () {
   const dir = mkdtempSync(join(tmpdir(), 'auth-bench-'))
   const config = loadConfig({})
   const rows: Row[] = []
-  const postgres = await postgresDatabase()
+  const postgres = postgresDatabase()
   try {
     process.stderr.write(`load generator: ${tool}; ${pinning ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU}` : 'no CPU pinning'}\n`)
 
@@ -91,9 +92,9 @@ async function main () {
     const expressPort = await freePort()
     const secret = randomBytes(32).toString('hex')
     const express = start(SERVER_CPU, process.execPath, [join(distBench, 'servers', 'express-jwt.js')], { PORT: String(expressPort), BENCH_SECRET: secret })
-    await waitForHttp(`http://127.0.0.1:${barePort}/`, bare, (s) => s === 200)
-    await waitForHttp(`http://127.0.0.1:${bareLoggedPort}/`, bareLogged, (s) => s === 200)
-    await waitForHttp(`http://127.0.0.1:${expressPort}/`, express, (s) => s === 401)
+    await waitForServer(`http://127.0.0.1:${barePort}/`, bare, (s) => s === 200)
+    await waitForServer(`http://127.0.0.1:${bareLoggedPort}/`, bareLogged, (s) => s === 200)
+    await waitForServer(`http://127.0.0.1:${expressPort}/`, express, (s) => s === 401)
     const expressTokens = writeLines(dir, 'express.tokens', Array.from({ length: TOKENS }, (_, i) =>
       jwt.sign({ sub: `user-${i % 10}`, username: `bench-user-${i % 10}`, jti: randomUUID() }, secret, { expiresIn: '1h' })))
 
@@ -196,7 +197,7 @@ async function main () {
     for (let i = 0; i < COLD_STARTS; i++) {
       const port = await freePort()
       const begin = performance.now()
-      const child = start(SERVER_CPU, process.execPath, [...SERVICE_NODE_FLAGS, join(distBench, '..', '..', 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-l', DEFAULT_LOG_LEVEL, '-a', '127.0.0.1', '-p', String(port), join(distBench, '..', 'src', 'app.js')],
+      const child = start(SERVER_CPU, process.execPath, [...SERVICE_NODE_FLAGS, ...fastifyStartArgs({ port, level: DEFAULT_LOG_LEVEL })],
         { ...SERVICE_SETTINGS, DATABASE_URL: `sqlite:${join(dir, `cold-${i}.db`)}`, ADMIN_USERNAME: 'bench-user-0', ADMIN_PASSWORD: BENCH_PASSWORD, ADMIN_PASSWORD_FILE: join(dir, 'cold.txt') })
       for (;;) {
         try {
@@ -241,7 +242,7 @@ async function main () {
   } finally {
     stopAll()
     rmSync(dir, { recursive: true, force: true })
-    await postgres?.drop().catch((err) => process.stderr.write(`could not drop the bench's PostgreSQL database: ${err.message}\n`))
+    try { postgres?.drop() } catch (err) { process.stderr.write(`could not drop the bench's PostgreSQL database: ${(err as Error).message}\n`) }
   }
 
   const failed = measurements.filter((m) => m.requests === 0 || m.non2xx > 0 || m.errors > 0)

@@ -1,14 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import pg from 'pg'
 import { loadConfig } from '../src/config/load.js'
 import { hasherFromConfig } from '../src/passwords/hasher.js'
 import { withServices } from '../src/services.js'
 import { openDatabase } from '../src/store/database.js'
 import { accessTokenPayload, createAccessTokenSigner } from '../src/tokens/access-tokens.js'
+import { createPostgresDatabase } from '../test/support/databases.js'
+import { RAISED_RATE_LIMITS } from '../test/support/env.js'
+import { fastifyStartArgs, freePort, waitForHttp } from '../test/support/processes.js'
 import { outputOf, SERVER_CPU, start } from './processes.js'
+
+export { freePort }
 
 const root = join(import.meta.dirname, '..', '..')
 export const BENCH_PASSWORD = randomBytes(12).toString('base64url')
@@ -23,37 +26,16 @@ export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4']
 // `warn` is measured against a baseline without a logger. The bench sends every request from one address
 // (127.0.0.1), so the per-address rate limits are raised far above what it sends: measured with them at
 // their defaults, nearly every login would be a 429.
-export const SERVICE_SETTINGS: Record<string, string> = {
-  RATE_LIMIT_LOGIN: '1000000',
-  RATE_LIMIT_REFRESH: '1000000',
-  RATE_LIMIT_SIGNUP: '1000000',
-  RATE_LIMIT_PASSWORD_CHANGE: '1000000'
-}
+export const SERVICE_SETTINGS = RAISED_RATE_LIMITS as Record<string, string> // as the tests raise them
 export const DEFAULT_LOG_LEVEL = 'info' // npm start: -l ${FASTIFY_LOG_LEVEL:-info}
 // Protections that would distort the figures, switched off through configuration for the bench.
 export const PROTECTIONS_OFF: string[] = [
   'per-address rate limits raised to 1,000,000 a window (RATE_LIMIT_LOGIN, _REFRESH, _SIGNUP, _PASSWORD_CHANGE): the bench sends everything from one address; they are still counted on every limited request'
 ]
 
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
-
-export async function waitForHttp (url: string, child: ChildProcess, ok: (status: number) => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${outputOf(child)}`)
-    try {
-      if (ok((await fetch(url)).status)) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not answer: ${outputOf(child)}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+// Until `url` answers with a status `ok` accepts (the server's output in the error if it never does).
+export function waitForServer (url: string, child: ChildProcess, ok: (status: number) => boolean): Promise<void> {
+  return waitForHttp(url, child, ok, () => outputOf(child))
 }
 
 // Users bench-user-0 … bench-user-(count-1), all with BENCH_PASSWORD. One hash serves them all: the
@@ -85,10 +67,9 @@ export async function startService (dir: string, name: string, users: number, lo
   const child = start(SERVER_CPU, process.execPath, [
     ...SERVICE_NODE_FLAGS,
     '--import', join(root, 'dist', 'bench', 'probe.js'),
-    join(root, 'node_modules', 'fastify-cli', 'cli.js'), 'start', '-o', '-l', logLevel, '-a', '127.0.0.1', '-p', String(port),
-    join(root, 'dist', 'src', 'app.js')
+    ...fastifyStartArgs({ port, level: logLevel })
   ], { ...SERVICE_SETTINGS, DATABASE_URL: databaseUrl, ADMIN_PASSWORD_FILE: join(dir, `${name}.admin.txt`) })
-  await waitForHttp(`http://127.0.0.1:${port}/`, child, (s) => s === 401)
+  await waitForServer(`http://127.0.0.1:${port}/`, child, (s) => s === 401)
   return { child, port, databaseUrl, users }
 }
 
@@ -116,20 +97,13 @@ export async function accessTokens (service: Service, count: number): Promise<st
 
 // A PostgreSQL database of the bench's own on the server at BENCH_POSTGRES_URL (default: the local one),
 // and the function that drops it; undefined when no server answers (the PostgreSQL rows are then skipped).
-export const POSTGRES_SERVER = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
-export async function postgresDatabase (): Promise<{ url: string, drop: () => Promise<void> } | undefined> {
-  const name = `auth_bench_${randomBytes(6).toString('hex')}`
-  const admin = async (statement: string) => {
-    const client = new pg.Client({ connectionString: `${POSTGRES_SERVER}/postgres`, connectionTimeoutMillis: 3000 })
-    await client.connect()
-    try { await client.query(statement) } finally { await client.end() }
-  }
+const POSTGRES_SERVER = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
+export function postgresDatabase (): { url: string, drop: () => void } | undefined {
   try {
-    await admin(`CREATE DATABASE ${name}`)
+    return createPostgresDatabase(POSTGRES_SERVER, 'auth_bench')
   } catch {
     return undefined
   }
-  return { url: `${POSTGRES_SERVER}/${name}`, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 export function loginBodies (users: number, count: number): string[] {

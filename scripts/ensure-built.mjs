@@ -19,7 +19,7 @@ import { join, relative } from 'node:path'
 const root = join(import.meta.dirname, '..')
 const dist = join(root, 'dist')
 const stamp = join(dist, '.build-stamp')
-const SOURCES = ['src', 'plugins', 'routes', 'bench', 'tsconfig.json', 'tsconfig.build.json']
+const SOURCES = ['src', 'plugins', 'routes', 'bench', 'test/support', 'tsconfig.json', 'tsconfig.build.json']
 const say = (message) => process.stderr.write(`ensure-built: ${message}\n`)
 
 // The newest source (path and mtime in ms); bench/results/ holds benchmark output, not sources.

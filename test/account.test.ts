@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, build, buildWithLogs, claimsOf, greet, login, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
+import { addUser, bearer, build, buildWithLogs, claimsOf, greet, login, loginTokens, PASSWORD, refresh, testEnv } from './support/index.js'
 
 t.test('GET /me describes the caller', async (t) => {
   const app = await build(t)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, bearer, build, claimsOf, greet, login, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
+import { addUser, bearer, build, claimsOf, greet, login, loginTokens, PASSWORD, refresh, testEnv } from './support/index.js'
 
 async function setup (t: Parameters<typeof build>[0]) {
   const adminPassword = randomBytes(12).toString('base64url')

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { AUDIT_EVENTS } from '../src/observability/audit.js'
-import { bearer, build, buildWithLogs, claimsOf, cli, greet, loginTokens, PASSWORD, refresh, testEnv, type Tokens } from './helper.js'
+import { bearer, build, buildWithLogs, claimsOf, cli, greet, loginTokens, PASSWORD, refresh, testEnv, type Tokens } from './support/index.js'
 
 type Line = Record<string, any> & { audit?: Record<string, any> }
 const UA = 'audit-test/1.0 (+https://example.test)'

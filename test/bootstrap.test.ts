@@ -1,6 +1,6 @@
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import t from 'tap'
-import { buildWithLogs, login, testEnv } from './helper.js'
+import { buildWithLogs, login, testEnv } from './support/index.js'
 
 t.test('ADMIN_USERNAME and ADMIN_PASSWORD create the user when absent', async (t) => {
   const env = testEnv(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'first-password-1' })

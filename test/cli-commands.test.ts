@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
-import { build, cli, freePort, greet, loginTokens, refresh, testEnv, type Env } from './helper.js'
+import { build, cli, freePort, greet, loginTokens, refresh, testEnv, type Env } from './support/index.js'
 
 const COMMANDS = [
   ['users', 'add'], ['users', 'list'], ['users', 'lookalikes'], ['users', 'disable'], ['users', 'enable'], ['users', 'set-password'], ['users', 'roles'],

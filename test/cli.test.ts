@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { build, cli, greet, login, loginTokens, testEnv } from './helper.js'
+import { build, cli, greet, login, loginTokens, testEnv } from './support/index.js'
 
 t.test('a user added through the CLI can log in', async (t) => {
   const env = testEnv(t, { ADMIN_PASSWORD: 'bootstrap-password' })

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { build, testEnv } from './helper.js'
+import { build, testEnv } from './support/index.js'
 
 t.test('a bad configuration value stops start-up with a message naming the variable', async (t) => {
   const cases: Record<string, string> = {

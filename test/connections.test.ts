@@ -9,7 +9,7 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
-import { addUser, build, buildWithLogs, freePort, httpCall, PASSWORD, postgresDatabase, testEnv, type Env } from './helper.js'
+import { addUser, build, buildWithLogs, freePort, httpCall, needs, PASSWORD, POSTGRES_SERVER, postgresDatabase, testEnv, type Env } from './support/index.js'
 
 const root = join(import.meta.dirname, '..')
 
@@ -51,7 +51,7 @@ async function ownRedis (t: Test, dir: string, certs: ReturnType<typeof certific
 // Answers PostgreSQL's SSLRequest with 'S', terminates TLS, forwards the plain protocol to the shared
 // server. Refuses clients that do not ask for TLS. Counts the TLS sessions it carried.
 async function postgresTlsFront (t: Test, certs: ReturnType<typeof certificates>) {
-  const upstream = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432')
+  const upstream = new URL(POSTGRES_SERVER)
   const sockets = new Set<Socket>()
   const stats = { tls: 0, refused: 0 }
   const server = createServer((socket) => {
@@ -86,7 +86,7 @@ async function postgresTlsFront (t: Test, certs: ReturnType<typeof certificates>
 
 const call = httpCall
 
-t.test('REDIS_URL with a password, and with TLS (rediss://): instances on either tell each other of logouts', async (t) => {
+t.test('REDIS_URL with a password, and with TLS (rediss://): instances on either tell each other of logouts', await needs('postgres'), async (t) => {
   const shared: Env = { ...testEnv(t), DATABASE_URL: postgresDatabase(t), REDIS_PREFIX: 'auth-test:', REVOCATION_SYNC_INTERVAL: '3600' }
   const dir = dirname(shared.ADMIN_PASSWORD_FILE!) // the test's directory (testEnv made it; a second t.testdir() would empty it)
   const certs = certificates(dir)
@@ -140,7 +140,7 @@ t.test('REDIS_URL with a wrong password: the instance serves, polling, and logs 
   t.notOk(lines.some((l) => l.includes(wrong)), 'the password is in no log line')
 })
 
-t.test('DATABASE_URL with sslmode: verify-full against the certificate\'s CA works, over TLS; a server without TLS is refused', async (t) => {
+t.test('DATABASE_URL with sslmode: verify-full against the certificate\'s CA works, over TLS; a server without TLS is refused', await needs('postgres'), async (t) => {
   const env = testEnv(t)
   const certs = certificates(dirname(env.ADMIN_PASSWORD_FILE!))
   const front = await postgresTlsFront(t, certs)

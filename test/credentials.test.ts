@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, bearer, build, claimsOf, cli, greet, login, loginTokens, PASSWORD, refresh, testEnv, type Env, type Tokens, LOGIN_BURSTS } from './helper.js'
+import { addUser, bearer, build, claimsOf, cli, greet, login, loginTokens, PASSWORD, refresh, testEnv, type Env, type Tokens, LOGIN_BURSTS } from './support/index.js'
 
 // A credential change (the user's own password change, an operator's reset, a disable) racing requests
 // made with the old state: 40 of them, one every 25 ms, the change sent after the 10th. Once the change

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Locator, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { build, freePort, testEnv } from './helper.js'
+import { build, freePort, testEnv } from './support/index.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const USERNAME = 'ada'

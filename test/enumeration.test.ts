@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { addUser, build, PASSWORD, testEnv } from './helper.js'
+import { addUser, build, PASSWORD, testEnv } from './support/index.js'
 
 // Nothing in a failed login tells whether the user exists: not the status, the body, the headers, the
 // throttling that follows nor the time taken.

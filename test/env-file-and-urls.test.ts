@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { cli, exitWithin, freePort, startService, testEnv } from './helper.js'
+import { cli, exitWithin, freePort, startService, testEnv } from './support/index.js'
 
 const SECRET = 'ENVSECRET20ENVSECRET20ENVSECRET20ENVSECRET20'
 

@@ -3,7 +3,7 @@ import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign as 
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
-import { addUser, build, jwtVerifyAppPath, loginTokens, PASSWORD, signInput, testEnv } from './helper.js'
+import { addUser, build, jwtVerifyAppPath, loginTokens, PASSWORD, signInput, testEnv } from './support/index.js'
 
 // Forged and malformed access tokens: each must be refused with 401 (or 413/431 for an oversized header),
 // never a 500, by GET / and GET /me (fastify.authenticate) and by a route that calls request.jwtVerify() alike.

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, build, greet, PASSWORD, signWithAppKey, tokenFor } from './helper.js'
+import { addUser, build, greet, PASSWORD, signWithAppKey, tokenFor } from './support/index.js'
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 t.test('a fresh token is greeted by name, as text/plain', async (t) => {

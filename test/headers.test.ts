@@ -2,7 +2,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, bearer, build, greet, httpCall, PASSWORD, testEnv, tokenFor } from './helper.js'
+import { addUser, bearer, build, greet, httpCall, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
 
@@ -67,7 +67,7 @@ t.test('security headers on 503 answers: starting, and under pressure', async (t
 })
 
 t.test('the built service under fastify-cli (the app encapsulated, as npm start runs it): security headers on a 404 and a preflight', async (t) => {
-  const { answering, freePort, startService } = await import('./helper.js')
+  const { answering, freePort, startService } = await import('./support/index.js')
   const port = await freePort()
   const service = startService({ ...testEnv(t), CORS_ORIGINS: 'https://app.example.com' }, port)
   t.teardown(() => { service.child.kill('SIGKILL') })

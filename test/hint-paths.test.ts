@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env } from './helper.js'
+import { addUser, build, buildWithLogs, httpCall, needs, PASSWORD, postgresDatabase, REDIS_URL, tcpProxy, testEnv, throughProxy, within, type Env } from './support/index.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const REDIS = new URL(REDIS_URL)
 
 interface Instance { app: FastifyInstance, url: string }
@@ -57,7 +56,7 @@ async function pair (t: Test, bRedisUrl: string) {
   return { a, b, lines }
 }
 
-t.test('Redis stalled for B: logouts cross both ways within 2 s, one warning, readiness 200 saying the hints are degraded, and Redis again once it answers', async (t) => {
+t.test('Redis stalled for B: logouts cross both ways within 2 s, one warning, readiness 200 saying the hints are degraded, and Redis again once it answers', await needs('postgres', 'redis'), async (t) => {
   const proxy = await tcpProxy(t, { host: REDIS.hostname, port: Number(REDIS.port || 6379) })
   const { a, b, lines } = await pair(t, `redis://127.0.0.1:${proxy.port}`)
   await logoutCrosses(t, a, b, a, 'before the stall, B → A')
@@ -102,7 +101,7 @@ async function pairBehindProxies (t: Test) {
 
 // Both of B's hint paths stalled, and polling an hour: B hears no revocation any more, so it must leave
 // the load balancer (it said 200 "listening on PostgreSQL" while that connection was stalled too).
-t.test('PostgreSQL and Redis both stalled for B, polling an hour: B\'s readiness 503 within seconds saying no hint path works; after they answer again logouts cross within 2 s and B is ready', async (t) => {
+t.test('PostgreSQL and Redis both stalled for B, polling an hour: B\'s readiness 503 within seconds saying no hint path works; after they answer again logouts cross within 2 s and B is ready', await needs('postgres', 'redis'), async (t) => {
   const { a, b, pgProxy, redisProxy } = await pairBehindProxies(t)
   await logoutCrosses(t, a, a, b, 'before the stall, A → B')
   await new Promise((resolve) => setTimeout(resolve, 500)) // idle: nothing of a handshake still waiting
@@ -124,7 +123,7 @@ t.test('PostgreSQL and Redis both stalled for B, polling an hour: B\'s readiness
 
 // A lost LISTEN makes B read the change log at once: a store it cannot reach shows in readiness within
 // seconds (it said 200 "PostgreSQL unreachable, listening on Redis" until something else made it read).
-t.test('PostgreSQL cut for B, Redis fine, polling an hour: B\'s readiness 503 within seconds (the change feed cannot be read), and 200 again once it can', async (t) => {
+t.test('PostgreSQL cut for B, Redis fine, polling an hour: B\'s readiness 503 within seconds (the change feed cannot be read), and 200 again once it can', await needs('postgres', 'redis'), async (t) => {
   const { a, b, pgProxy } = await pairBehindProxies(t)
   await logoutCrosses(t, a, a, b, 'before the cut, A → B')
   pgProxy.cut()
@@ -144,7 +143,7 @@ async function muteListener (t: Test): Promise<number> {
   return (server.address() as { port: number }).port
 }
 
-t.test('B\'s REDIS_URL a listener that accepts and never answers: logouts cross both ways within 2 s, one warning, readiness 200 and degraded', async (t) => {
+t.test('B\'s REDIS_URL a listener that accepts and never answers: logouts cross both ways within 2 s, one warning, readiness 200 and degraded', await needs('postgres', 'redis'), async (t) => {
   const port = await muteListener(t)
   const { a, b, lines } = await pair(t, `redis://127.0.0.1:${port}`)
   await logoutCrosses(t, a, b, a, 'mute-Redis writer B → reader A')
@@ -158,7 +157,7 @@ t.test('B\'s REDIS_URL a listener that accepts and never answers: logouts cross 
   t.equal(hintWarnings(lines).length, 1, `one warning (${hintWarnings(lines).join(' | ')})`)
 })
 
-t.test('SQLite and a Redis that stalls: one warning, readiness 200 saying polling carries the news, and Redis again once it answers', async (t) => {
+t.test('SQLite and a Redis that stalls: one warning, readiness 200 saying polling carries the news, and Redis again once it answers', await needs('redis'), async (t) => {
   const proxy = await tcpProxy(t, { host: REDIS.hostname, port: Number(REDIS.port || 6379) })
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const { app, lines } = await buildWithLogs(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: prefix }))

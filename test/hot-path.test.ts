@@ -1,6 +1,6 @@
 import SQLite from 'better-sqlite3'
 import t from 'tap'
-import { addUser, bearer, build, greet, loginTokens, testEnv } from './helper.js'
+import { addUser, bearer, build, greet, loginTokens, testEnv } from './support/index.js'
 
 // Every Kysely query on SQLite prepares a statement: counting prepare() calls counts store queries.
 let queries = 0

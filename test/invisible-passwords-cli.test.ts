@@ -2,8 +2,8 @@
 // ADMIN_PASSWORD at start-up (a process or a start-up each, so a part of the list: the policy itself is
 // checked over every code point of it in invisible-passwords.test.ts).
 import t from 'tap'
-import { BLANK } from './default-ignorables.js'
-import { build, cli, login, PASSWORD, testEnv } from './helper.js'
+import { BLANK } from './support/default-ignorables.js'
+import { build, cli, login, PASSWORD, testEnv } from './support/index.js'
 
 // The CLI is a process a password, seconds each on a busy machine: a few of the list.
 const SET_CASES = BLANK.filter(([what]) => /^(8 spaces$|8 × U\+3164|8 full stops|a common password between)/.test(what))

@@ -7,8 +7,8 @@ import t from 'tap'
 import { PasswordPolicy } from '../src/passwords/policy.js'
 import { normalizePassword } from '../src/passwords/hasher.js'
 import { usernameSkeleton, casedSkeletons } from '../src/accounts/usernames.js'
-import { BLANK, COMMON, DEFAULT_IGNORABLES, hex, SAMPLE, SHORT } from './default-ignorables.js'
-import { addUser, bearer, build, login, loginTokens, PASSWORD, testEnv } from './helper.js'
+import { BLANK, COMMON, DEFAULT_IGNORABLES, hex, SAMPLE, SHORT } from './support/default-ignorables.js'
+import { addUser, bearer, build, login, loginTokens, PASSWORD, testEnv } from './support/index.js'
 
 // Every code point of the pinned list, three ways: eight of it; a listed password padded with it; and
 // hidden inside one.

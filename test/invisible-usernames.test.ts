@@ -10,8 +10,8 @@ import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
 import { casedSkeletons, usernameProblem, usernameSkeleton } from '../src/accounts/usernames.js'
-import { DEFAULT_IGNORABLES, FILLERS, hex, RANGES, STATED_TOTAL, UNICODE_VERSION } from './default-ignorables.js'
-import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './helper.js'
+import { DEFAULT_IGNORABLES, FILLERS, hex, RANGES, STATED_TOTAL, UNICODE_VERSION } from './support/default-ignorables.js'
+import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 
 const invisible = (c: string) => `username must not contain invisible characters (it holds ${hex(c)})`
 const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }

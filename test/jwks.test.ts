@@ -4,7 +4,7 @@ import buildGetJwks from 'get-jwks'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, claimsOf, freePort, PASSWORD, testEnv, tokenFor } from './helper.js'
+import { addUser, build, claimsOf, freePort, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 // A listening service whose issuer and public URL are its own URL, as a deployment would configure it.
 async function listening (t: Parameters<typeof build>[0], env: Record<string, string> = {}) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { addUser, build, greet, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
+import { addUser, build, greet, loginTokens, PASSWORD, refresh, testEnv } from './support/index.js'
 
 const KEY = randomBytes(24).toString('base64url') // 32 characters
 

@@ -7,9 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type Counted, type ThrottleSettings, type ThrottleStore } from '../src/abuse/login-throttle.js'
-import { addUser, build, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, type Env } from './helper.js'
+import { addUser, build, needs, PASSWORD, postgresDatabase, REDIS_URL, tcpProxy, testEnv, throughProxy, type Env } from './support/index.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const WRONG = 'not the password at all'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -61,7 +60,7 @@ for (const backend of ['memory', 'redis'] as const) {
     t.equal((await via('203.0.113.77', 'alice', PASSWORD)).statusCode, 200, 'and logs in at once after it')
   })
 
-  t.test(`${backend}: PostgreSQL cut three times: logins with the right password get 503 with Retry-After, never 429, and the first once it is back succeeds`, async (t) => {
+  t.test(`${backend}: PostgreSQL cut three times: logins with the right password get 503 with Retry-After, never 429, and the first once it is back succeeds`, await needs('postgres', backend === 'redis' && 'redis'), async (t) => {
     const extra = backend === 'redis' ? redisEnv() : {}
     if (extra.REDIS_PREFIX) t.teardown(() => dropPrefix(extra.REDIS_PREFIX!))
     const proxy = await tcpProxy(t, { host: '127.0.0.1', port: 5432 })
@@ -115,7 +114,7 @@ t.test('a password change answered 503 (the hashing queue full) is not a guess a
   t.equal((await loginFrom(app, '198.51.100.31', 'alice', current)).statusCode, 200, 'a login from that address right after: not made to wait')
 })
 
-t.test('an attempt taken back leaves the counters as they were, in memory and in Redis', async (t) => {
+t.test('an attempt taken back leaves the counters as they were, in memory and in Redis', await needs('redis'), async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = new Redis(REDIS_URL)
   t.teardown(async () => { await dropPrefix(prefix); redis.disconnect() })
@@ -149,7 +148,7 @@ t.test('an attempt taken back leaves the counters as they were, in memory and in
   }
 })
 
-t.test('an attempt counted on the instance while Redis was unavailable is taken back there, never in Redis', async (t) => {
+t.test('an attempt counted on the instance while Redis was unavailable is taken back there, never in Redis', await needs('redis'), async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = new Redis(REDIS_URL)
   // Nothing listens there: the store counts in its fallback.

@@ -3,9 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { LoginThrottle, MemoryThrottleStore, RedisThrottleStore, type ThrottleSettings, type ThrottleStore } from '../src/abuse/login-throttle.js'
-import { addUser, build, PASSWORD, testEnv, type Env } from './helper.js'
+import { addUser, build, needs, PASSWORD, REDIS_URL, testEnv, type Env } from './support/index.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const WRONG = 'not the password at all'
 
 function loginFrom (app: FastifyInstance, address: string, username: string, password: string, userAgent = 'throttle-test') {
@@ -57,7 +56,7 @@ for (const backend of ['memory', 'redis'] as const) {
   })
 }
 
-t.test('counted across instances through Redis', async (t) => {
+t.test('counted across instances through Redis', await needs('redis'), async (t) => {
   const env = testEnv(t, { ...redisEnv(), LOGIN_THROTTLE_FREE_FAILURES: '3' })
   t.teardown(() => dropPrefix(env.REDIS_PREFIX!))
   const a = await build(t, env)
@@ -76,7 +75,7 @@ t.test('counted across instances through Redis', async (t) => {
 })
 
 t.test('Redis down: the throttle counts on the instance alone, and logins are not refused for it', async (t) => {
-  const { tcpProxy } = await import('./helper.js')
+  const { tcpProxy } = await import('./support/index.js')
   const proxy = await tcpProxy(t, { host: '127.0.0.1', port: 6379 }, false)
   const app = await build(t, testEnv(t, { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_PREFIX: `auth-test-${randomBytes(6).toString('hex')}:`, LOGIN_THROTTLE_FREE_FAILURES: '2' }))
   await addUser(app, 'alice', PASSWORD)
@@ -179,7 +178,7 @@ t.test('a success changes nothing another address can see (no one learns that, o
 })
 
 t.test('a throttled login is one audit record login_throttled, with the keyed name hash, never the name', async (t) => {
-  const { buildWithLogs } = await import('./helper.js')
+  const { buildWithLogs } = await import('./support/index.js')
   const { app, lines } = await buildWithLogs(t, testEnv(t, { LOGIN_THROTTLE_FREE_FAILURES: '1' }))
   t.equal((await loginFrom(app, '198.51.100.77', 'typed-into-the-name-field', WRONG)).statusCode, 401)
   const refused = await loginFrom(app, '198.51.100.77', 'typed-into-the-name-field', WRONG)
@@ -207,7 +206,7 @@ t.test('one address may hold only its share of the hashing queue: 429 beyond it,
 
 const SETTINGS: ThrottleSettings = { freeFailures: 5, accountFailures: 20, baseWaitMs: 1000, maxWaitMs: 900_000, windowMs: 900_000, maxKeys: 10_000 }
 
-t.test('100,000 failed logins for distinct made-up names leave the counters bounded, in memory and in Redis', async (t) => {
+t.test('100,000 failed logins for distinct made-up names leave the counters bounded, in memory and in Redis', await needs('redis'), async (t) => {
   // The login route's own calls, without the password hashing (100,000 argon2 hashes would take an hour
   // here): every attempt for a new name adds a pair counter and an account counter.
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, build, claimsOf, login, PASSWORD, testEnv, LOGIN_BURSTS } from './helper.js'
+import { addUser, build, claimsOf, login, PASSWORD, testEnv, LOGIN_BURSTS } from './support/index.js'
 
 t.test('a stored user logs in and gets a bearer token', async (t) => {
   const app = await build(t)
@@ -126,7 +126,7 @@ t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up'
 })
 
 t.test('a store that cannot serve is a 503 that says so, not a 500', async (t) => {
-  const { buildWithLogs } = await import('./helper.js')
+  const { buildWithLogs } = await import('./support/index.js')
   const { app, lines } = await buildWithLogs(t)
   await addUser(app, 'alice', PASSWORD)
   // Close the database under the running app, as a failed disk or a deleted file would.

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, buildWithLogs, greet, login, loginTokens, PASSWORD } from './helper.js'
+import { addUser, bearer, buildWithLogs, greet, login, loginTokens, PASSWORD } from './support/index.js'
 
 t.test('no password or token reaches any log line, whatever the request', async (t) => {
   const { app, lines } = await buildWithLogs(t)

@@ -6,7 +6,7 @@
 // (the app encapsulated in fastify-cli's root instance, whose router answers these before any hook).
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { answering, addUser, bearer, buildWithLogs, freePort, loginTokens, PASSWORD, startService, testEnv } from './helper.js'
+import { answering, addUser, bearer, buildWithLogs, freePort, loginTokens, PASSWORD, startService, testEnv } from './support/index.js'
 
 const ORIGIN = 'https://app.example.com'
 const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security', 'referrer-policy', 'cross-origin-resource-policy']

@@ -7,7 +7,7 @@ import { connect } from 'node:net'
 import { Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { DURATION_BUCKETS, RequestDurations } from '../src/observability/metrics.js'
-import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, PASSWORD, postgresDatabase, refresh, testEnv, throughProxy, tcpProxy } from './helper.js'
+import { addUser, bearer, build, buildWithLogs, greet, login, loginTokens, needs, PASSWORD, postgresDatabase, refresh, tcpProxy, testEnv, throughProxy } from './support/index.js'
 
 const TOKEN = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTe' // a test's own METRICS_TOKEN (35 characters)
 const WRONG = 'mt_' + 'k7Qz9vX2pL4wR8sN1bY6cH3jF5dG0aTf' // one character off
@@ -241,7 +241,7 @@ t.test('live sessions: started minus ended, from the store, at most 10 s old', a
   t.equal(await live(), 0, 'expired sessions are not live')
 })
 
-t.test('the store hangs or is down: GET /metrics still answers 200 in bounded time, without sessions_live', async (t) => {
+t.test('the store hangs or is down: GET /metrics still answers 200 in bounded time, without sessions_live', await needs('postgres'), async (t) => {
   const url = new URL(postgresDatabase(t))
   const proxy = await tcpProxy(t, { host: '127.0.0.1', port: Number(url.port) })
   let now = Date.now()

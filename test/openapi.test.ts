@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import type { RegisteredRoute } from './fixtures/route-list-app.js'
-import { build, testEnv, tokenFor } from './helper.js'
+import { build, testEnv, tokenFor } from './support/index.js'
 
 const routeListApp = join(import.meta.dirname, 'fixtures', 'route-list-app.ts')
 

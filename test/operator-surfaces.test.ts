@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { build, cli, freePort, startService, testEnv } from './helper.js'
+import { build, cli, freePort, startService, testEnv } from './support/index.js'
 
 // What the red team found on the operability surfaces (issue 14), each reproduced here first.
 const SECRET = 'ENVSECRET4ENVSECRET4ENVSECRET4ENVSECRET4'

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import t from 'tap'
 import { randomPassword } from '../src/passwords/hasher.js'
-import { addUser, bearer, build, buildWithLogs, cli, freePort, login, loginTokens, PASSWORD, testEnv, type Env } from './helper.js'
+import { addUser, bearer, build, buildWithLogs, cli, freePort, login, loginTokens, PASSWORD, testEnv, type Env } from './support/index.js'
 
 const signup = (app: FastifyInstance, username: string, password: string) =>
   app.inject({ method: 'POST', url: '/signup', payload: { username, password } })

@@ -1,7 +1,7 @@
 import { hash, parseOptions, verify } from '@node-rs/argon2'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { addUser, build, login, PASSWORD, testEnv } from './helper.js'
+import { addUser, build, login, PASSWORD, testEnv } from './support/index.js'
 
 async function storedHash (app: FastifyInstance, username: string) {
   const row = await app.db.selectFrom('users').select('password_hash').where('username_key', '=', username).executeTakeFirstOrThrow()

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
-import { buildWithLogs, login, PASSWORD, testEnv, type Env } from './helper.js'
+import { buildWithLogs, login, PASSWORD, testEnv, type Env } from './support/index.js'
 
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8)
 

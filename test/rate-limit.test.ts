@@ -9,9 +9,8 @@ import { request } from 'node:http'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, answering, bearer, build, buildWithLogs, cli, freePort, httpCall, loginTokens, PASSWORD, startService, tcpProxy, testEnv, type Env } from './helper.js'
+import { addUser, answering, bearer, build, buildWithLogs, cli, freePort, httpCall, loginTokens, needs, PASSWORD, REDIS_URL, startService, tcpProxy, testEnv, type Env } from './support/index.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
 const XFF = (address: string) => ({ 'x-forwarded-for': address })
 
@@ -258,7 +257,7 @@ async function redisFor (t: Test, prefix: string) {
   return redis
 }
 
-t.test('with Redis, instances share the counters; every key expires', async (t) => {
+t.test('with Redis, instances share the counters; every key expires', await needs('redis'), async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = await redisFor(t, prefix)
   const env: Env = testEnv(t, { REDIS_URL, REDIS_PREFIX: prefix, RATE_LIMIT_LOGIN: '4', RATE_LIMIT_REFRESH: '4', RATE_LIMIT_WINDOW: '60' })
@@ -289,7 +288,7 @@ t.test('with Redis, instances share the counters; every key expires', async (t) 
   t.equal(await redis.get(`${prefix}rate-limit:POST:/login:127.0.0.1`), '6', 'six logins counted in one place')
 })
 
-t.test('Redis lost: limits still apply, per instance, with one warning; no 500; back to Redis when it returns', async (t) => {
+t.test('Redis lost: limits still apply, per instance, with one warning; no 500; back to Redis when it returns', await needs('redis'), async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = await redisFor(t, prefix)
   const target = new URL(REDIS_URL)
@@ -339,7 +338,7 @@ t.test('a Redis that accepts connections and never answers: no wait beyond a sec
   t.equal(lines.filter((l) => l.includes('rate limits: Redis is unavailable')).length, 1, 'one warning')
 })
 
-t.test('Redis stops answering on a live connection: one request waits out the 1 s command timeout, the next ones do not; still limited', async (t) => {
+t.test('Redis stops answering on a live connection: one request waits out the 1 s command timeout, the next ones do not; still limited', await needs('redis'), async (t) => {
   const prefix = `auth-test-${randomBytes(6).toString('hex')}:`
   const redis = await redisFor(t, prefix)
   const target = new URL(REDIS_URL)

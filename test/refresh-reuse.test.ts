@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, build, buildWithLogs, claimsOf, greet, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
+import { addUser, bearer, build, buildWithLogs, claimsOf, greet, loginTokens, PASSWORD, refresh, testEnv } from './support/index.js'
 
 t.test('reuse is recognised after the purge: the spent token is kept until it would have expired', async (t) => {
   let now = Date.now()

@@ -3,10 +3,9 @@
 import type { FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, buildWithLogs, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, throughProxy, within, type Env, LOGIN_BURSTS } from './helper.js'
+import { addUser, build, buildWithLogs, httpCall, LOGIN_BURSTS, needs, PASSWORD, POSTGRES_SERVER, postgresDatabase, REDIS_URL, tcpProxy, testEnv, throughProxy, within, type Env } from './support/index.js'
 
-const POSTGRES = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432')
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const POSTGRES = new URL(POSTGRES_SERVER)
 const ADMIN_PASSWORD = 'first operator passphrase for resilience tests'
 
 const call = httpCall
@@ -17,7 +16,7 @@ async function listening (app: FastifyInstance): Promise<string> {
   return app.listen({ port: 0, host: '127.0.0.1' })
 }
 
-t.test('started with the database unreachable: it listens, live 200, ready 503; once reachable, ready and working without a restart', async (t) => {
+t.test('started with the database unreachable: it listens, live 200, ready 503; once reachable, ready and working without a restart', await needs('postgres'), async (t) => {
   const proxy = await tcpProxy(t, { host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) }, false)
   const env = testEnv(t, { DATABASE_URL: throughProxy(postgresDatabase(t), proxy.port), ADMIN_PASSWORD, DATABASE_CONNECT_TIMEOUT: '1' })
   const { app, lines } = await buildWithLogs(t, env, { ready: false })
@@ -39,7 +38,7 @@ t.test('started with the database unreachable: it listens, live 200, ready 503; 
   t.equal((await call(base, 'GET', '/', { token: login.body.token })).status, 200)
 })
 
-t.test('the database cut while running: 503 with Retry-After for what needs it, greetings still 200, no 500, nothing half-written, recovery without restart', async (t) => {
+t.test('the database cut while running: 503 with Retry-After for what needs it, greetings still 200, no 500, nothing half-written, recovery without restart', await needs('postgres'), async (t) => {
   const direct = postgresDatabase(t)
   const proxy = await tcpProxy(t, { host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) })
   const app = await build(t, testEnv(t, { DATABASE_URL: throughProxy(direct, proxy.port), ADMIN_PASSWORD, DATABASE_CONNECT_TIMEOUT: '1', HASH_CONCURRENCY: '1', ...LOGIN_BURSTS }))
@@ -81,7 +80,7 @@ t.test('the database cut while running: 503 with Retry-After for what needs it, 
   t.same(orphans.rows[0], { sessions: 0, tokens: 0 }, 'nothing half-written')
 })
 
-t.test('Redis cut: revocations still cross instances through PostgreSQL\'s LISTEN, one warning, and Redis again once back', async (t) => {
+t.test('Redis cut: revocations still cross instances through PostgreSQL\'s LISTEN, one warning, and Redis again once back', await needs('postgres', 'redis'), async (t) => {
   const redis = new URL(REDIS_URL)
   const proxy = await tcpProxy(t, { host: redis.hostname, port: Number(redis.port || 6379) })
   const shared: Env = testEnv(t, {
@@ -117,7 +116,7 @@ t.test('Redis cut: revocations still cross instances through PostgreSQL\'s LISTE
 // After start-up: the change feed reads the log every REVOCATION_SYNC_INTERVAL (0.5 s). While it cannot,
 // what the instance believes may be stale, so readiness drops (a load balancer stops sending it requests),
 // with the reason, and comes back once it has caught up. The LISTEN connection goes through the proxy too.
-t.test('the database stalled after start-up: readiness 503 with its reason once the change feed is behind, 200 once it caught up', async (t) => {
+t.test('the database stalled after start-up: readiness 503 with its reason once the change feed is behind, 200 once it caught up', await needs('postgres'), async (t) => {
   const proxy = await tcpProxy(t, { host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) })
   // Statements wait long (30 s): the reads hang rather than fail, so only "behind" can tell.
   const app = await build(t, testEnv(t, { DATABASE_URL: throughProxy(postgresDatabase(t), proxy.port), ADMIN_PASSWORD, DATABASE_STATEMENT_TIMEOUT: '30' }))
@@ -135,7 +134,7 @@ t.test('the database stalled after start-up: readiness 503 with its reason once 
   await within(t, 5000, 'ready again once the feed has caught up', async () => (await call(base, 'GET', '/health/ready')).status === 200)
 })
 
-t.test('the database cut after start-up: readiness 503 within a few seconds of a failed read of the change log, 200 once it caught up', async (t) => {
+t.test('the database cut after start-up: readiness 503 within a few seconds of a failed read of the change log, 200 once it caught up', await needs('postgres'), async (t) => {
   const proxy = await tcpProxy(t, { host: POSTGRES.hostname, port: Number(POSTGRES.port || 5432) })
   const app = await build(t, testEnv(t, { DATABASE_URL: throughProxy(postgresDatabase(t), proxy.port), ADMIN_PASSWORD, DATABASE_CONNECT_TIMEOUT: '1' }))
   const base = await listening(app)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RevocationList } from '../src/sessions/revocations.js'
-import { addUser, bearer, build, loginTokens, testEnv } from './helper.js'
+import { addUser, bearer, build, loginTokens, testEnv } from './support/index.js'
 
 t.test('a revocation is kept until the moment given, and never shortened', async (t) => {
   const list = new RevocationList()

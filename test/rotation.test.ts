@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, build, greet, PASSWORD, signWithAppKey, testEnv, tokenFor } from './helper.js'
+import { addUser, build, greet, PASSWORD, signWithAppKey, testEnv, tokenFor } from './support/index.js'
 const kidOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid
 
 t.test('rotation end to end, on a clock the test moves', async (t) => {

@@ -6,10 +6,9 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { addUser, build, claimsOf, httpCall, PASSWORD, postgresDatabase, tcpProxy, testEnv, within, type Env } from './helper.js'
+import { addUser, build, claimsOf, httpCall, needs, PASSWORD, postgresDatabase, REDIS_URL, tcpProxy, testEnv, within, type Env } from './support/index.js'
 import { MIGRATIONS } from '../src/store/migrations.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ADMIN_PASSWORD = 'first operator passphrase for scale-out tests'
 
 function sharedEnv (t: Test, options: { redis: boolean, overrides?: Env } = { redis: true }): Env {
@@ -51,7 +50,7 @@ async function pair (t: Test, redis: boolean) {
 for (const redis of [true, false]) {
   const via = redis ? 'PostgreSQL and Redis' : 'PostgreSQL alone (LISTEN/NOTIFY)'
 
-  t.test(`${via}: a token from A works on B; a logout on B is refused on A within 1 s`, async (t) => {
+  t.test(`${via}: a token from A works on B; a logout on B is refused on A within 1 s`, await needs('postgres', redis && 'redis'), async (t) => {
     const { a, b } = await pair(t, redis)
     t.not(a.url, b.url)
     const { token } = await login(a, 'alice')
@@ -61,7 +60,7 @@ for (const redis of [true, false]) {
     await within(t, 1000, 'refused on A', async () => await greetingStatus(a, token) === 401)
   })
 
-  t.test(`${via}: a user disabled on A is refused on B within 1 s`, async (t) => {
+  t.test(`${via}: a user disabled on A is refused on B within 1 s`, await needs('postgres', redis && 'redis'), async (t) => {
     const { a, b } = await pair(t, redis)
     const { token } = await login(b, 'alice')
     t.equal(await greetingStatus(b, token), 200)
@@ -72,7 +71,7 @@ for (const redis of [true, false]) {
     t.equal((await call(b, 'POST', '/login', { body: { username: 'alice', password: PASSWORD } })).status, 401, 'and cannot log in there')
   })
 
-  t.test(`${via}: refresh-token reuse across instances ends the session on both`, async (t) => {
+  t.test(`${via}: refresh-token reuse across instances ends the session on both`, await needs('postgres', redis && 'redis'), async (t) => {
     const { a, b } = await pair(t, redis)
     const first = await login(a, 'alice')
     const rotated = await call(b, 'POST', '/token/refresh', { body: { refreshToken: first.refreshToken } })
@@ -87,7 +86,7 @@ for (const redis of [true, false]) {
       await greetingStatus(a, rotated.body.token) === 401 && await greetingStatus(b, first.token) === 401)
   })
 
-  t.test(`${via}: both serve the same JWKS, and a rotation on A reaches B`, async (t) => {
+  t.test(`${via}: both serve the same JWKS, and a rotation on A reaches B`, await needs('postgres', redis && 'redis'), async (t) => {
     const { a, b } = await pair(t, redis)
     const jwks = async (i: Instance) => (await call(i, 'GET', '/.well-known/jwks.json')).body
     t.same(await jwks(a), await jwks(b), 'the same keys')
@@ -98,7 +97,7 @@ for (const redis of [true, false]) {
   })
 }
 
-t.test('migrations run by two instances starting at the same moment on an empty database', async (t) => {
+t.test('migrations run by two instances starting at the same moment on an empty database', await needs('postgres'), async (t) => {
   const env = sharedEnv(t, { redis: false })
   const [a, b] = await Promise.all([instance(t, env), instance(t, env)])
   t.ok(a && b, 'both started')
@@ -114,7 +113,7 @@ t.test('migrations run by two instances starting at the same moment on an empty 
 
 // Clocks that differ by the configured tolerance (120 s here: the skew the issue measured).
 for (const firstKeyBy of ['ahead', 'behind'] as const) {
-  t.test(`clocks 120 s apart: the first key, made by the instance ${firstKeyBy}, is used by both at once; logouts cross within 1 s`, async (t) => {
+  t.test(`clocks 120 s apart: the first key, made by the instance ${firstKeyBy}, is used by both at once; logouts cross within 1 s`, await needs('postgres', 'redis'), async (t) => {
     const env = sharedEnv(t, { redis: true, overrides: { JWT_CLOCK_TOLERANCE: '120' } })
     const ahead = () => Date.now() + 120_000
     const first = firstKeyBy === 'ahead' ? await instance(t, env, ahead) : await instance(t, env)
@@ -131,7 +130,7 @@ for (const firstKeyBy of ['ahead', 'behind'] as const) {
   })
 }
 
-t.test('messages published on the Redis channel by a stranger change nothing the instances believe', async (t) => {
+t.test('messages published on the Redis channel by a stranger change nothing the instances believe', await needs('postgres', 'redis'), async (t) => {
   const env = sharedEnv(t, { redis: true })
   const a = await instance(t, env)
   await addUser(a.app, 'alice', PASSWORD)
@@ -175,7 +174,7 @@ t.test('SQLite, one file, clocks 120 s apart: a logout through the instance behi
   }
 })
 
-t.test('SQLite and Redis: after its Redis connection comes back, an instance catches up from the store on what it missed', async (t) => {
+t.test('SQLite and Redis: after its Redis connection comes back, an instance catches up from the store on what it missed', await needs('redis'), async (t) => {
   // SQLite shared by both, so that nothing but Redis (and polling, set to an hour) could carry the news:
   // with PostgreSQL, its LISTEN is the fallback while Redis is away (test/resilience.test.ts).
   const env = testEnv(t, { REDIS_URL, REDIS_PREFIX: `auth-test-${randomBytes(6).toString('hex')}:`, REVOCATION_SYNC_INTERVAL: '3600' })

@@ -7,7 +7,7 @@ import SQLite from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
-import { addUser, build, cli, loginTokens, PASSWORD, refresh, testDatabase, testEnv } from './helper.js'
+import { addUser, build, cli, loginTokens, PASSWORD, refresh, testDatabase, testEnv } from './support/index.js'
 
 const KEY = randomBytes(24).toString('base64url')
 

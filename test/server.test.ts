@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { answering, claimsOf, freePort, logsListening, npmStartCommand, startLikeNpm, startService, testEnv } from './helper.js'
+import { answering, claimsOf, freePort, logsListening, npmStartCommand, startLikeNpm, startService, testEnv } from './support/index.js'
 
 t.test('a listening server serves the whole flow to an HTTP client written for the Express version', async (t) => {
   const port = await freePort()

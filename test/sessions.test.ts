@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addUser, bearer, build, claimsOf, greet, loginTokens, PASSWORD, refresh, testEnv } from './helper.js'
+import { addUser, bearer, build, claimsOf, greet, loginTokens, PASSWORD, refresh, testEnv } from './support/index.js'
 
 t.test('refresh rotates: a new pair, and the old refresh token is spent', async (t) => {
   const app = await build(t, testEnv(t, { REFRESH_REUSE_GRACE: '0' }))
@@ -41,7 +41,7 @@ t.test('reuse of a spent refresh token revokes the session: thief and victim bot
 })
 
 t.test('reuse is logged as an audit event, without the token', async (t) => {
-  const { buildWithLogs } = await import('./helper.js')
+  const { buildWithLogs } = await import('./support/index.js')
   const { app, lines } = await buildWithLogs(t, testEnv(t, { REFRESH_REUSE_GRACE: '0' }))
   await addUser(app, 'alice', PASSWORD)
   const first = await loginTokens(app, 'alice', PASSWORD)

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
-import { answering, freePort, LOGIN_BURSTS, npmStartCommand, startLikeNpm, testEnv } from './helper.js'
+import { answering, freePort, LOGIN_BURSTS, npmStartCommand, startLikeNpm, testEnv } from './support/index.js'
 
 const BURST = 40
 

@@ -2,7 +2,7 @@
 // is reset, and the process exits 0. Started as fastify-cli starts it, and as `npm start` does.
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { answering, freePort, npmStartCommand, startLikeNpm, startService, testEnv, type Env, type Service, LOGIN_BURSTS } from './helper.js'
+import { answering, freePort, npmStartCommand, startLikeNpm, startService, testEnv, type Env, type Service, LOGIN_BURSTS } from './support/index.js'
 
 const BURST = 40
 

@@ -1,6 +1,6 @@
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { addUser, build, greet, PASSWORD, testEnv, tokenFor } from './helper.js'
+import { addUser, build, greet, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 t.test('the signing key persists: a token from before a restart verifies after it', async (t) => {
   const env = testEnv(t)

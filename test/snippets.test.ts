@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
-import { addUser, build, PASSWORD, testEnv, tokenFor } from './helper.js'
+import { addUser, build, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 // README's snippets for services that verify our tokens ("Verifying our tokens in another service"), run
 // exactly as written: each is a module of its own, importing the packages as a consumer would.

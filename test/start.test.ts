@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { freePort, startService, testEnv, type Env, type Service } from './helper.js'
+import { freePort, startService, testEnv, type Env, type Service } from './support/index.js'
 
 const root = join(import.meta.dirname, '..')
 const stampPath = join(root, 'dist', '.build-stamp')
@@ -113,7 +113,7 @@ t.test('a bad environment value at start: one line naming the variable, exit 1, 
 
 t.test('the build step (in a copy of the tree): nothing when up to date, a clean build when a source changed', async (t) => {
   const dir = t.testdir()
-  for (const entry of ['src', 'plugins', 'routes', 'bench', 'scripts', 'dist', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) {
+  for (const entry of ['src', 'plugins', 'routes', 'bench', 'test/support', 'scripts', 'dist', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) {
     await cp(join(root, entry), join(dir, entry), { recursive: true, preserveTimestamps: true })
   }
   await symlink(join(root, 'node_modules'), join(dir, 'node_modules'))
@@ -127,7 +127,7 @@ t.test('the build step (in a copy of the tree): nothing when up to date, a clean
     if ((await stat(path)).isDirectory()) for (const entry of await readdir(path)) await age(join(path, entry))
     await utimes(path, old, old)
   }
-  for (const source of ['src', 'plugins', 'routes', 'bench', 'tsconfig.json', 'tsconfig.build.json']) await age(join(dir, source))
+  for (const source of ['src', 'plugins', 'routes', 'bench', 'test/support', 'tsconfig.json', 'tsconfig.build.json']) await age(join(dir, source))
 
   t.same(await ensure(), { code: 0, stderr: 'ensure-built: dist/ is up to date\n' }, 'up to date: nothing done')
   t.same(await ensure('--check'), { code: 0, stderr: 'ensure-built: dist/ is up to date\n' })

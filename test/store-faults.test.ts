@@ -6,7 +6,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { addUser, bearer, buildWithLogs, greet, loginTokens, PASSWORD, testEnv, type Env, LOGIN_BURSTS } from './helper.js'
+import { addUser, bearer, buildWithLogs, greet, loginTokens, PASSWORD, testEnv, type Env, LOGIN_BURSTS } from './support/index.js'
 
 // The store failing under a running service: a full disk, another process holding the database's lock.
 // Every route that writes answers 503 with Retry-After (never a 500), routes that need no store keep

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { NODE_FLOOR, unsupportedNode } from '../src/support/supported-node.js'
-import { exitWithin, freePort, npmStartCommand, startLikeNpm, testEnv, type Env } from './helper.js'
+import { exitWithin, freePort, npmStartCommand, startLikeNpm, testEnv, type Env } from './support/index.js'
 
 const root = join(import.meta.dirname, '..')
 const SYSTEM_NODE = '/usr/bin/node'

@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { request } from 'node:http'
 import t from 'tap'
 import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../src/http/server-options.js'
-import { addUser, build, PASSWORD, testEnv, LOGIN_BURSTS } from './helper.js'
+import { addUser, build, PASSWORD, testEnv, LOGIN_BURSTS } from './support/index.js'
 
 // Node's request timeouts, on a listening server: a client that trickles its request is cut off within
 // REQUEST_TIMEOUT_MS (plus Node's one-second check), while a login that waits longer than that in the

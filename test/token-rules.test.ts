@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { addUser, bearer, build, claimsOf, greet, jwtVerifyAppPath, loginTokens, PASSWORD, signWithAppKey, testEnv, tokenFor } from './helper.js'
+import { addUser, bearer, build, claimsOf, greet, jwtVerifyAppPath, loginTokens, PASSWORD, signWithAppKey, testEnv, tokenFor } from './support/index.js'
 
 // jwtVerifyAppPath: the app with a route written with request.jwtVerify(); both forms must agree.
 const withJwtVerify = jwtVerifyAppPath

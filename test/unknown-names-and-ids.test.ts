@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import t from 'tap'
 import type { RegisteredRoute } from './fixtures/route-list-app.js'
-import { addUser, bearer, buildWithLogs, login, loginTokens, PASSWORD, testEnv } from './helper.js'
+import { addUser, bearer, buildWithLogs, login, loginTokens, PASSWORD, testEnv } from './support/index.js'
 
 const routeListApp = join(import.meta.dirname, 'fixtures', 'route-list-app.ts')
 

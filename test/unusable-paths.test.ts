@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import t from 'tap'
-import { cli, freePort, startService, testEnv, type Env } from './helper.js'
+import { cli, freePort, startService, testEnv, type Env } from './support/index.js'
 
 t.test('an unusable data or password-file path at start: one fatal line naming it, exit 1, within 10 s (the password file: 30 s)', async (t) => {
   // [what, the bad settings (given the test's directory, which holds a regular file `a-file`), the path

@@ -6,7 +6,7 @@ import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
 import { casedSkeletons, KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/accounts/usernames.js'
-import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './helper.js'
+import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 
 const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }
 const MIXED = (scripts: string) => ({

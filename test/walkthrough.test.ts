@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { answering, freePort, startService } from './helper.js'
+import { answering, freePort, startService } from './support/index.js'
 
 // README's walkthrough, run as written against a zero-configuration start (the built service started by
 // fastify-cli as npm start starts it, in an empty folder): its output must be what README shows.

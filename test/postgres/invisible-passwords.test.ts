@@ -1,3 +1,3 @@
 // test/invisible-passwords.test.ts against PostgreSQL: a database of each test's own on the server at TEST_POSTGRES_URL.
-process.env.TEST_DATABASE = 'postgres'
-await import('../invisible-passwords.test.js')
+import { againstPostgres } from '../support/dependencies.js'
+await againstPostgres(() => import('../invisible-passwords.test.js'))

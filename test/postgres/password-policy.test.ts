@@ -1,3 +1,3 @@
 // test/password-policy.test.ts against PostgreSQL: a database of each test's own on the server at TEST_POSTGRES_URL.
-process.env.TEST_DATABASE = 'postgres'
-await import('../password-policy.test.js')
+import { againstPostgres } from '../support/dependencies.js'
+await againstPostgres(() => import('../password-policy.test.js'))

@@ -1,3 +1,3 @@
 // test/refresh-reuse.test.ts against PostgreSQL: a database of each test's own on the server at TEST_POSTGRES_URL.
-process.env.TEST_DATABASE = 'postgres'
-await import('../refresh-reuse.test.js')
+import { againstPostgres } from '../support/dependencies.js'
+await againstPostgres(() => import('../refresh-reuse.test.js'))

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 // Unicode's own list of Default_Ignorable_Code_Point (test/fixtures/default-ignorable-code-points.txt, the
 // section of DerivedCoreProperties.txt as printed), read line by line: an independent check of src/, which
 // uses the regular expression engine's \p{Default_Ignorable_Code_Point}.
-const text = readFileSync(join(import.meta.dirname, 'fixtures', 'default-ignorable-code-points.txt'), 'utf8')
+const text = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'default-ignorable-code-points.txt'), 'utf8')
 
 export const UNICODE_VERSION = /^# Unicode version: (\d+\.\d+\.\d+)/m.exec(text)![1]
 // What the file says it lists ("# Total code points: 4174").
