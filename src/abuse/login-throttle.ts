@@ -43,7 +43,7 @@ export interface ThrottleKeys { pair: string, account: string, client: string }
 // An address with this many failed logins (on any accounts) within the window is `suspect` for every
 // account: its logins wait behind everybody else's in the hashing queue. So a flood of guesses for made-up
 // names from many addresses does not stand in front of a real user's login for long.
-export const SUSPECT_CLIENT_FAILURES = 3
+const SUSPECT_CLIENT_FAILURES = 3
 
 export interface ThrottleStore {
   attempt (keys: ThrottleKeys, now: number, settings: ThrottleSettings): Promise<ThrottleVerdict>
@@ -57,7 +57,7 @@ export interface ThrottleStore {
 }
 
 // The rule, on one pair's and one account's counters; the Redis script below is the same rule in Lua.
-export function decide (pair: { failures: number, last: number } | undefined, accountFailures: number,
+function decide (pair: { failures: number, last: number } | undefined, accountFailures: number,
   now: number, s: ThrottleSettings): number {
   const failures = pair?.failures ?? 0
   const free = accountFailures >= s.accountFailures ? Math.min(s.freeFailures, 1) : s.freeFailures

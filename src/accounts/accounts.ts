@@ -9,23 +9,23 @@ import { StaleCredentialsError, type CredentialChange, type User, type UserStore
 import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
-export class AccountError extends DomainError {
+class AccountError extends DomainError {
   constructor (message: string) { super('invalid', message) }
 }
-export class WrongPasswordError extends DomainError {
+class WrongPasswordError extends DomainError {
   constructor () { super('wrong-credentials', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
 }
-export class NoSuchUserError extends DomainError {
+class NoSuchUserError extends DomainError {
   constructor (what: string) { super('not-found', what) }
 }
 
 // Roles are stored comma-separated and compared exactly: lower-case names only, no commas.
 const ROLE = /^[a-z][a-z0-9_.:-]{0,63}$/
-export function roleProblem (role: string): string | undefined {
+function roleProblem (role: string): string | undefined {
   return ROLE.test(role) ? undefined : 'a role is a lower-case letter followed by up to 63 of a-z 0-9 _ . : -'
 }
 
-export type LoginFailure = { reason: 'unknown_user', userId?: undefined } | { reason: 'wrong_password' | 'disabled', userId: string }
+type LoginFailure = { reason: 'unknown_user', userId?: undefined } | { reason: 'wrong_password' | 'disabled', userId: string }
 export type LoginCheck = { user: User, failure?: undefined } | { user?: undefined, failure: LoginFailure }
 
 // What login, signup, the account routes, bootstrap and the CLI do with users.

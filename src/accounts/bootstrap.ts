@@ -6,7 +6,7 @@ import { UsernameTakenError, UsernameTooSimilarError } from '../store/users.js'
 
 export interface BootstrapSettings { username: string, password?: string, passwordFile: string, report?: Report }
 // ADMIN_PASSWORD is one the password policy refuses: start-up fails, saying why, never with the password.
-export class AdminPasswordError extends Error {}
+class AdminPasswordError extends Error {}
 
 export type BootstrapResult =
   | { action: 'none' }

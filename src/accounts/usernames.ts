@@ -2,8 +2,8 @@ import { createRequire } from 'node:module'
 
 // Usernames are stored NFKC-normalised, so that visually identical names are one name, and compared
 // case-folded, so that "Alice" and "alice" cannot both exist.
-export const USERNAME_MIN_LENGTH = 3
-export const USERNAME_MAX_LENGTH = 64
+const USERNAME_MIN_LENGTH = 3
+const USERNAME_MAX_LENGTH = 64
 const ALLOWED = /^[\p{L}\p{N}._@-]+$/u
 
 export function normalizeUsername (name: string): string {
@@ -130,7 +130,7 @@ const AUGMENT: Record<string, string[]> = {
 }
 
 // The augmented Script_Extensions of one character; undefined for Common and Inherited (any script).
-export function scriptsOf (char: string): Set<string> | undefined {
+function scriptsOf (char: string): Set<string> | undefined {
   if (ANY_SCRIPT.test(char)) return undefined
   const scripts = new Set<string>()
   for (const [code, pattern] of KNOWN_SCRIPTS) {
@@ -146,7 +146,7 @@ export function scriptsOf (char: string): Set<string> | undefined {
 // these combinations.
 const ALLOWED_COMBINATIONS = [['Latn', 'Hani', 'Hira', 'Kana'], ['Latn', 'Hani', 'Bopo'], ['Latn', 'Hani', 'Hang']]
 
-export function mixedScriptProblem (name: string): string | undefined {
+function mixedScriptProblem (name: string): string | undefined {
   const sets = [...new Set(name)].map(scriptsOf).filter((s) => s !== undefined)
   if (sets.length === 0) return undefined
   const resolved = sets.reduce((acc, s) => new Set([...acc].filter((code) => s.has(code))))
@@ -177,7 +177,7 @@ function zeroOf (char: string): number {
   return cp - ((cp - start) % 10)
 }
 
-export function mixedDigitsProblem (name: string): string | undefined {
+function mixedDigitsProblem (name: string): string | undefined {
   const zeros = new Set([...name].filter((c) => DECIMAL.test(c)).map(zeroOf))
   return zeros.size > 1 ? 'username mixes digits of different numbering systems' : undefined
 }

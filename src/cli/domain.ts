@@ -8,7 +8,7 @@ import { maskUrl } from './mask-url.js'
 // them, not for `--help` or a usage error: those answer at once.
 export const loadConfig = async (env: NodeJS.ProcessEnv) => (await import('../config/load.js')).loadConfig(env)
 export const database = () => import('../store/database.js')
-export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
+const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 export class NoSuchUserError extends DomainError {
   constructor (what: string) { super('not-found', what) }
 }

@@ -120,7 +120,7 @@ export function trustProxySetting (value: string): TrustProxy {
 }
 
 // Exact origins as browsers send them in the Origin header: scheme://host[:port], lower case, no path.
-export function corsOriginsProblem (value: string | undefined): string | undefined {
+function corsOriginsProblem (value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   for (const entry of value.split(',').map((e) => e.trim())) {
     const url = URL.parse(entry)

@@ -38,7 +38,7 @@ export class MetricsAccess {
 const sha256 = (value: string) => createHash('sha256').update(value).digest()
 
 // 127.0.0.0/8, ::1, and IPv4-mapped 127.x (a dual-stack socket's view of an IPv4 loopback peer).
-export function isLoopback (address: string | undefined): boolean {
+function isLoopback (address: string | undefined): boolean {
   if (address === undefined) return false
   if (address === '::1') return true
   const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address

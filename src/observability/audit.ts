@@ -34,10 +34,10 @@ export interface AuditFields {
 
 export type AuditRecord = { event: AuditEvent } & AuditFields
 // Most events are at info; those that mean somebody is attacking a session or an account, at warn.
-export type AuditLevel = 'info' | 'warn'
+type AuditLevel = 'info' | 'warn'
 export type AuditSink = (record: AuditRecord, level: AuditLevel) => void
 const WARN_EVENTS: ReadonlySet<AuditEvent> = new Set<AuditEvent>(['refresh_reuse_detected'])
-export const auditLevel = (event: AuditEvent): AuditLevel => WARN_EVENTS.has(event) ? 'warn' : 'info'
+const auditLevel = (event: AuditEvent): AuditLevel => WARN_EVENTS.has(event) ? 'warn' : 'info'
 
 export const AUDIT_NAME_KEY_SECRET = 'audit-name-key'
 export const newAuditNameKey = () => randomBytes(32).toString('base64url')

@@ -6,15 +6,15 @@ import { AUDIT_EVENTS, type AuditRecord } from './audit.js'
 // `collect` callbacks); a request costs one histogram observation; security events are counted where they
 // are recorded, once (the audit record); the live-session count is asked of the store at scrape time, at
 // most once every LIVE_SESSIONS_CACHE_MS and never for longer than LIVE_SESSIONS_TIMEOUT_MS.
-export const METRICS_PREFIX = 'auth_service_'
+const METRICS_PREFIX = 'auth_service_'
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
-export const LIVE_SESSIONS_CACHE_MS = 10_000
-export const LIVE_SESSIONS_TIMEOUT_MS = 2_000
+const LIVE_SESSIONS_CACHE_MS = 10_000
+const LIVE_SESSIONS_TIMEOUT_MS = 2_000
 // Request durations, seconds: GET / answers in well under a millisecond, a login takes tens of ms to a
 // second (argon2 and its queue).
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 // The route label of a request that matched no route (404s for unknown URLs): never the raw URL.
-export const UNMATCHED_ROUTE = 'unmatched'
+const UNMATCHED_ROUTE = 'unmatched'
 
 export interface MetricSources {
   // The verified-token cache (src/tokens/access-tokens.ts AccessTokenVerifier): counts kept as plain integers.

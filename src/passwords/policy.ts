@@ -10,12 +10,12 @@ import { skeleton } from '../accounts/usernames.js'
 
 // Lengths are counted in Unicode code points on the NFKC form (four emoji are four characters).
 // PASSWORD_MIN_LENGTH may raise it, never lower it.
-export const PASSWORD_MIN_LENGTH_FLOOR = 8
+const PASSWORD_MIN_LENGTH_FLOOR = 8
 // Bounds the work one request can cause (NFKC, argon2 over the input): measured on the password as
 // received, before normalisation, in bytes of UTF-8. Applies to every password received, new or not.
 export const PASSWORD_MAX_BYTES = 1024
 // How many of the ranked list's passwords are refused.
-export const COMMON_PASSWORDS_REFUSED = 10_000
+const COMMON_PASSWORDS_REFUSED = 10_000
 
 // Characters a person does not see in a password: default-ignorable code points (the regular expression
 // engine's Unicode data: zero-width spaces and joiners, soft hyphen, variation selectors, tags, bidirectional

@@ -24,7 +24,7 @@ export const STARTUP_SEQUENCE: readonly StartupStep[] = [
 export class StartupSequenceError extends Error {}
 
 // The problem with a sequence, or undefined when each step comes after every step it names.
-export function sequenceProblem (sequence: readonly StartupStep[]): string | undefined {
+function sequenceProblem (sequence: readonly StartupStep[]): string | undefined {
   const seen = new Set<string>()
   for (const step of sequence) {
     if (seen.has(step.name)) return `start-up step "${step.name}" is listed twice`

@@ -5,7 +5,7 @@ import type { Database } from './schema.js'
 
 // What other processes must hear of: a session revoked (until when its last access token could be
 // presented), or the signing keys changed (one made, one deleted).
-export type ChangeKind = 'session-revoked' | 'signing-keys'
+type ChangeKind = 'session-revoked' | 'signing-keys'
 export interface NewChange { kind: ChangeKind, subject: string, until?: string | null }
 export interface Change { id: number, kind: ChangeKind, subject: string, until: string | null }
 

@@ -6,7 +6,7 @@ import {
 
 // Where SQLite and PostgreSQL truly differ, in one place: everything else is the same Kysely query on both.
 
-export const isPostgres = (db: Kysely<any>): boolean => db.getExecutor().adapter instanceof PostgresAdapter
+const isPostgres = (db: Kysely<any>): boolean => db.getExecutor().adapter instanceof PostgresAdapter
 
 // The channel PostgreSQL's NOTIFY carries change hints on (LISTEN/NOTIFY are per database already).
 export const CHANGE_CHANNEL = 'auth_service_changes'

@@ -43,7 +43,7 @@ export interface SessionsTable {
   access_expires_at: string | null // exp of the last access token issued for the session
 }
 
-export interface RefreshTokensTable {
+interface RefreshTokensTable {
   token_hash: string // SHA-256 of the token: the token itself is never stored
   session_id: string
   created_at: string
@@ -51,13 +51,13 @@ export interface RefreshTokensTable {
   spent_at: string | null
 }
 
-export interface ServiceSecretsTable {
+interface ServiceSecretsTable {
   name: string
   value: string // base64url
   created_at: string
 }
 
-export interface ChangesTable {
+interface ChangesTable {
   id: Generated<number | string> // assigned by the database in commit order (PostgreSQL returns bigint as a string)
   kind: string
   subject: string

@@ -19,7 +19,7 @@ export interface User {
 
 // One answer whether the name is taken or only looks like one that is (its skeleton is taken): the client
 // learns no more than it would from a taken name.
-export const USERNAME_TAKEN = 'Username is already taken or too similar to an existing one'
+const USERNAME_TAKEN = 'Username is already taken or too similar to an existing one'
 export class UsernameTakenError extends DomainError {
   constructor () {
     super('conflict', USERNAME_TAKEN)
@@ -31,7 +31,7 @@ export class UsernameTakenError extends DomainError {
 export class UsernameTooSimilarError extends UsernameTakenError {}
 
 // Disabling the last enabled administrator would leave nobody who can administer the service.
-export class LastAdminError extends DomainError {
+class LastAdminError extends DomainError {
   constructor (message = 'the last enabled admin cannot be disabled') {
     super('conflict', message)
   }

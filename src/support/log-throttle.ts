@@ -2,7 +2,7 @@
 // poll) are written at most once a minute: someone who can make it repeat (a Redis that drops our
 // subscription over and over, an outage that breaks every pooled connection at once) must not fill the
 // logs. Timed on the monotonic clock.
-export const REPORT_EVERY_MS = 60_000
+const REPORT_EVERY_MS = 60_000
 
 // `report` is called at most once a minute, told how many calls it missed since it last ran.
 export function onceAMinute<A extends unknown[]> (report: (suppressed: number, ...args: A) => void): (...args: A) => void {

@@ -7,10 +7,10 @@ import { basename, dirname, resolve } from 'node:path'
 // another user, is refused: in a shared folder someone else could have made it first, to read what the
 // service writes into it, or to point it at a file the service would then overwrite. What was done is
 // reported to the caller (which logs it), never silently.
-export interface FileNotice { level: 'info' | 'warn', path: string, message: string }
+interface FileNotice { level: 'info' | 'warn', path: string, message: string }
 export type Report = (notice: FileNotice) => void
 
-export class PrivateFileError extends Error {}
+class PrivateFileError extends Error {}
 
 const PRIVATE_FILE = 0o600
 const PRIVATE_DIR = 0o700

@@ -8,7 +8,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 // stored as they are (and the files' 0600 modes are the protection).
 const PREFIX = 'enc:v1:'
 
-export class SecretBoxError extends Error {}
+class SecretBoxError extends Error {}
 
 export class SecretBox {
   readonly #key?: Buffer

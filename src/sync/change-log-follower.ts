@@ -12,7 +12,7 @@ export interface ChangeHandlers {
 const PAGE = 1000
 // A process that has not caught up for this long may have missed changes the log no longer holds
 // (CHANGE_RETENTION_MS, much longer): it reloads everything instead.
-export const RELOAD_AFTER_MS = 60 * 60 * 1000
+const RELOAD_AFTER_MS = 60 * 60 * 1000
 export const CHANGE_RETENTION_MS = 24 * 60 * 60 * 1000
 
 // Follows the change log from a cursor. Hints (Redis, NOTIFY) and a timer call catchUp(); hints carry

@@ -7,7 +7,7 @@ import { throttled, type LevelReport } from '../support/log-throttle.js'
 // but "look": a process that gets one reads the log from the store (ChangeLogFollower). So hints can be
 // late, lost, repeated or forged without changing what anybody believes; at worst a process reads sooner,
 // or later (by its polling interval).
-export interface Hints {
+interface Hints {
   // Calls `look` for every hint, and when a lost connection is back (hints may have been missed meanwhile:
   // whatever they said is in the store's change log).
   start (look: () => void): void
@@ -24,7 +24,7 @@ export interface Hints {
 
 // With every hint path down only polling brings the news; up to this interval that is still "soon" (the
 // same bound as readiness's change-feed limit, max(5 s, …)); beyond it the instance is not ready.
-export const POLLING_ENOUGH_SECONDS = 5
+const POLLING_ENOUGH_SECONDS = 5
 
 export type HintReport = LevelReport
 

@@ -22,8 +22,8 @@ export interface AccessTokenClaims extends AccessTokenPayload {
   nbf?: number
 }
 
-export const REQUIRED_CLAIMS = ['sub', 'username', 'roles', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
-export const ACCESS_TOKEN_TYP = 'at+jwt'
+const REQUIRED_CLAIMS = ['sub', 'username', 'roles', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud']
+const ACCESS_TOKEN_TYP = 'at+jwt'
 
 export function accessTokenPayload (user: Pick<User, 'id' | 'username' | 'roles'>, sessionId: string): AccessTokenPayload {
   return { sub: user.id, username: user.username, roles: user.roles, sid: sessionId, jti: randomUUID() }
@@ -92,7 +92,7 @@ export function verifyOptions (s: VerificationSettings) {
 }
 
 // The kid of a token's header, read before verification to choose the key; undefined if unreadable.
-export function tokenKid (token: string): unknown {
+function tokenKid (token: string): unknown {
   try {
     return JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString())?.kid
   } catch {

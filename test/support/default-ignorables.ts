@@ -34,7 +34,7 @@ export const hex = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCas
 // Passwords: the messages of the rules that refuse them.
 export const SHORT = /^password must be at least 8 characters, not counting spaces and invisible characters$/
 export const COMMON = /^password is too common: it is one of the 10,000 most used passwords; choose another$/
-export const REPEATED = /^password is one character repeated; choose another$/
+const REPEATED = /^password is one character repeated; choose another$/
 
 // The passwords the issue found accepted, each with the rule that now refuses it.
 export const BLANK: Array<[string, string, RegExp]> = [
