@@ -15,7 +15,7 @@ export { freePort }
 
 const root = join(import.meta.dirname, '..', '..')
 export const BENCH_PASSWORD = randomBytes(12).toString('base64url')
-export const username = (i: number) => `bench-user-${i}`
+const username = (i: number) => `bench-user-${i}`
 
 // Node flags of `npm start` (package.json): a young generation capped at 4 MB a semi-space keeps RSS
 // low under load at no measured cost in throughput.
@@ -40,7 +40,7 @@ export function waitForServer (url: string, child: ChildProcess, ok: (status: nu
 
 // Users bench-user-0 … bench-user-(count-1), all with BENCH_PASSWORD. One hash serves them all: the
 // store's look-up is what scales with the number of users, not the hashing.
-export async function seedUsers (databaseUrl: string, count: number): Promise<void> {
+async function seedUsers (databaseUrl: string, count: number): Promise<void> {
   const db = await openDatabase(databaseUrl)
   try {
     const passwordHash = await hasherFromConfig(loadConfig({ DATABASE_URL: databaseUrl })).hash(BENCH_PASSWORD)

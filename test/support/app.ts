@@ -7,7 +7,7 @@ import { loadServerSettings } from '../../src/config/load.js'
 import type { StartupStep } from '../../src/startup/sequence.js'
 import { testEnv, type Env } from './env.js'
 
-export const appPath = join(import.meta.dirname, '..', '..', 'src', 'app.ts')
+const appPath = join(import.meta.dirname, '..', '..', 'src', 'app.ts')
 // The app plus a route written with request.jwtVerify() (GET /via-jwt-verify).
 export const jwtVerifyAppPath = join(import.meta.dirname, '..', 'fixtures', 'jwt-verify-app.ts')
 

@@ -31,12 +31,12 @@ const reachable = (dependency: Dependency) => {
   return probe
 }
 
-export class DependencyMissingError extends Error {}
+class DependencyMissingError extends Error {}
 
 // Why the suites that need `dependencies` cannot run here (one line naming the server, its address and
 // the variable that sets it), or undefined when every one is reachable. With CI=true (as .ci/run runs) a
 // dependency that is not reachable is an error instead: a suite that did not run is not a pass.
-export async function missing (...dependencies: Array<Dependency | false>): Promise<string | undefined> {
+async function missing (...dependencies: Array<Dependency | false>): Promise<string | undefined> {
   const down: string[] = []
   for (const dependency of dependencies) {
     if (dependency === false) continue

@@ -9,8 +9,8 @@ import type { Env } from './env.js'
 // test/support/ in the source tree; dist/test/support/ when the bench runs it from the build.
 const above = join(import.meta.dirname, '..', '..')
 const root = basename(above) === 'dist' ? dirname(above) : above
-export const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
-export const builtApp = join(root, 'dist', 'src', 'app.js')
+const fastifyCli = join(root, 'node_modules', 'fastify-cli', 'cli.js')
+const builtApp = join(root, 'dist', 'src', 'app.js')
 
 // fastify-cli's arguments for the built service as `npm start` runs it: -o (the app's server options),
 // a log level, on 127.0.0.1 at `port`.
