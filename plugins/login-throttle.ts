@@ -1,6 +1,6 @@
+import { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { clientKey } from '../src/abuse/client-key.js'
 import { TooManyAttemptsError } from '../src/http/errors.js'
 import { throttled } from '../src/support/log-throttle.js'
 import type { Flow } from '../src/passwords/hash-queue.js'
@@ -23,7 +23,6 @@ export interface PasswordAttempt {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    loginThrottle: LoginThrottle
     passwordAttempt: (request: FastifyRequest, username: string) => Promise<PasswordAttempt>
   }
 }
@@ -46,12 +45,13 @@ export default fp(async function loginThrottle (fastify) {
     windowMs: c.LOGIN_THROTTLE_WINDOW * 1000,
     maxKeys: c.LOGIN_THROTTLE_MAX_KEYS
   }, fastify.clock)
-  fastify.decorate('loginThrottle', throttle)
   // Everything here depends on the typed name, never on whether such a user exists: an unknown name and a
   // real one are throttled, queued and answered alike.
   fastify.decorate('passwordAttempt', async function passwordAttempt (request: FastifyRequest, username: string): Promise<PasswordAttempt> {
     const usernameHash = fastify.audit.nameHash(username)
-    const client = clientKey(request.ip)
+    // The unit the rate limits count (@fastify/rate-limit's own): an IPv4 address, or an IPv6 /64 network
+    // (one IPv6 host is usually given a whole /64), an IPv4-mapped IPv6 address as its IPv4.
+    const client = normalizeIP(request.ip)
     const keys: ThrottleKeys = LoginThrottle.keys(usernameHash, client)
     const verdict = await throttle.attempt(keys)
     if (!verdict.allowed) {

@@ -8,7 +8,7 @@ const UA = 'audit-test/1.0 (+https://example.test)'
 const sidOf = (token: string) => claimsOf<{ sid: string }>(token).sid
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// Events that other parts of issue 13 record (the login throttle, the rate limits).
+// Events whose own tests record them (the login throttle's, the rate limits').
 const ELSEWHERE = new Set(['login_throttled', 'rate_limited'])
 
 // `actual` has exactly the fields of `expected`, each equal to it or matching it (String: any string).

@@ -1,4 +1,4 @@
-// What the red team of issue 20 found in the configuration, each reproduced here first: .env lines that
+// The configuration's inputs an outside attack used, each reproduced here first: .env lines that
 // Node's parser reads otherwise than written (a byte-order mark, a no-break space or a tab before a name,
 // an unquoted # or text after a closing quote in a value) are refused, naming the line; URLs that the
 // clients could not use are refused by name; PUBLIC_URL is one URL to every parser; Redis's password-only

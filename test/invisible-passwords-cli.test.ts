@@ -5,7 +5,7 @@ import t from 'tap'
 import { BLANK } from './support/default-ignorables.js'
 import { build, cli, login, PASSWORD, testEnv } from './support/index.js'
 
-// The CLI is a process a password, seconds each on a busy machine: a few of the list.
+// The CLI is a process a password, seconds each on a busy machine: a few of BLANK's cases.
 const SET_CASES = BLANK.filter(([what]) => /^(8 spaces$|8 × U\+3164|8 full stops|a common password between)/.test(what))
 const ADD_CASES = BLANK.filter(([what]) => /^(8 zero-width|8 tag)/.test(what))
 // A start-up each: the same, and one more.

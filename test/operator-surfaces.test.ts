@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { build, cli, freePort, startService, testEnv } from './support/index.js'
 
-// What the red team found on the operability surfaces (issue 14), each reproduced here first.
+// The operator's surfaces (.env, config check, /metrics, fatal start-up lines) as an outside attack used
+// them, each case reproduced here first.
 const SECRET = 'ENVSECRET4ENVSECRET4ENVSECRET4ENVSECRET4'
 
 t.test('.env: a line that is not NAME=value stops the CLI and the server with one line naming it, never silently unsetting the next variable', async (t) => {

@@ -31,7 +31,7 @@ const REFUSED: Array<[string, string, RegExp]> = [
   ["the service's name run together", 'AuthService forever', /password must not contain the service's name/],
   ["the service's name with a space", 'the auth service is fine', /password must not contain the service's name/],
   ['1,025 bytes or more', OVER, /password must be at most 1024 bytes/],
-  // Found by the red team: spellings that looked different to the first version of the rules.
+  // Spellings that an outside attack found looked different to the first version of the rules.
   ['one character that NFKC makes 18 (ﷺ)', '\uFDFA', /password must be at least 8 characters/],
   ['a common password with a trailing tab', 'password\t', /password is too common/],
   ['a common password with a zero-width space', 'pass\u200bword', /password is too common/],

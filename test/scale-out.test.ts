@@ -111,7 +111,7 @@ t.test('migrations run by two instances starting at the same moment on an empty 
   t.equal(await greetingStatus(a, token), 200)
 })
 
-// Clocks that differ by the configured tolerance (120 s here: the skew the issue measured).
+// Clocks that differ by the configured tolerance (120 s here: a skew measured between real hosts).
 for (const firstKeyBy of ['ahead', 'behind'] as const) {
   t.test(`clocks 120 s apart: the first key, made by the instance ${firstKeyBy}, is used by both at once; logouts cross within 1 s`, await needs('postgres', 'redis'), async (t) => {
     const env = sharedEnv(t, { redis: true, overrides: { JWT_CLOCK_TOLERANCE: '120' } })

@@ -9,7 +9,7 @@ import { cli, freePort, startService, testEnv, type Env } from './support/index.
 
 t.test('an unusable data or password-file path at start: one fatal line naming it, exit 1, within 10 s (the password file: 30 s)', async (t) => {
   // [what, the bad settings (given the test's directory, which holds a regular file `a-file`), the path
-  // named, the time allowed]. The database's folder is made as the plugins load (10 s, as the issue asks);
+  // named, the time allowed]. The database's folder is made as the plugins load (within 10 s);
   // the password file's only after the store is open, the keys made and the first admin created, which on
   // a loaded machine alone can take 10 s: 30 s for it (a hang, as before, is for ever).
   const cases: Array<[string, (dir: string) => Env, (dir: string) => string, number]> = [

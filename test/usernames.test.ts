@@ -237,7 +237,7 @@ t.test('migration 0006 backfills the skeletons of existing users; look-alikes al
   t.same(cased, [{ username: 'carol', username_skeleton_display: casedSkeletons('carol').display, username_skeleton_upper: casedSkeletons('carol').upper }], 'migration 0007 backfills the cased skeletons')
 })
 
-t.test('look-alikes only capitals show: a small L for a capital I (found by the red team)', async (t) => {
+t.test('look-alikes only capitals show: a small L for a capital I (an outside attack\'s case)', async (t) => {
   const app = await build(t, testEnv(t, { SIGNUP_ENABLED: 'true', ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: 'bootstrap-password' }))
   t.equal((await signup(app, 'BILL')).statusCode, 201)
   for (const [name, what] of [['BlLL', 'beside BILL, as shown'], ['ADMlN', 'beside admin, which is ADMIN too'], ['B1LL', 'a digit one for the I']] as const) {

@@ -53,16 +53,11 @@ export class Accounts {
     return this.#users.findById(id)
   }
 
-  // The user when the credentials are right and the account is enabled; otherwise undefined, after the
-  // same hashing work whichever check failed, so that timing does not tell whether the user exists.
-  // The user returned carries the credentials version that was checked: a session is started only if it
-  // is still current (Sessions.start).
-  async authenticate (username: string, password: string, flow?: Flow): Promise<User | undefined> {
-    return (await this.checkLogin(username, password, flow)).user
-  }
-
-  // authenticate, and when it fails, why (for the audit record only: the client is told nothing of it).
-  // "disabled" only when the password was right.
+  // The user when the credentials are right and the account is enabled, after the same hashing work
+  // whichever check failed, so that timing does not tell whether the user exists; and when it fails, why
+  // (for the audit record only: the client is told nothing of it). "disabled" only when the password was
+  // right. The user returned carries the credentials version that was checked: a session is started only
+  // if it is still current (Sessions.start).
   // `flow` places the password check in the hashing queue fairly (src/passwords/hash-queue.ts).
   // A password over the size limit is refused before anything else (400), whether the user exists or not.
   async checkLogin (username: string, password: string, flow?: Flow): Promise<LoginCheck> {

@@ -7,10 +7,10 @@ import { ConfigSchema, type Config } from './schema.js'
 
 // A .env file is read by Node's own parser (process.loadEnvFile, here and in fastify-cli), which is lax:
 // on Node 20 a line without "=" ran on into the next line's name (`PORT 3000` then `KEY_ENCRYPTION_KEY=…`
-// unset KEY_ENCRYPTION_KEY, found by the red team of issue 14); on 26 such a line is dropped without a word.
+// unset KEY_ENCRYPTION_KEY); on 26 such a line is dropped without a word.
 // A byte-order mark, an unusual space or `export<TAB>` before a name makes Node read another name; an
-// unquoted `#` cuts a value short; text after a closing quote is dropped (red team of issue 20: a BOM
-// silently unset KEY_ENCRYPTION_KEY, and signing keys were stored in the clear). So the file is checked
+// unquoted `#` cuts a value short; text after a closing quote is dropped (a BOM silently unset
+// KEY_ENCRYPTION_KEY, and signing keys were then stored in the clear). So the file is checked
 // first: every line empty, a comment, or NAME=value (a quoted value may span lines); then Node's own
 // parser (util.parseEnv, the one loadEnvFile uses) must read every name as written, and every one-line
 // value as written. The message names the line, never its content (it may hold a secret).

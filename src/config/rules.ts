@@ -18,7 +18,7 @@ function urlProblem (name: string, value: string | undefined): string | undefine
   if (url === null) return `env/${name} is not a valid URL (check the host, the port, and %-encode special characters in the password)`
   if (url.hostname === '' && !/[?&]host=/.test(url.search)) return `env/${name} has no host`
   // Both clients %-decode the user and password: a % that is not an escape stopped the start with "URI
-  // malformed", naming nothing (red team of issue 20).
+  // malformed", naming nothing.
   try {
     decodeURIComponent(url.username)
     decodeURIComponent(url.password)
@@ -37,7 +37,7 @@ function publicUrlProblem (value: string | undefined): string | undefined {
   if (!url) return 'env/PUBLIC_URL is not a valid URL'
   if (url.username !== '' || url.password !== '') return 'env/PUBLIC_URL must not contain a user or password: it is published'
   // Published as written (the discovery document) and as parsed (OpenAPI servers): the two must be one URL,
-  // or another parser reads another host or path (red team of issue 20: a backslash, stray %-escapes).
+  // or another parser reads another host or path (a backslash, stray %-escapes).
   if (url.href !== value && url.href !== `${value}/`) return `env/PUBLIC_URL must be written as a URL parser writes it: ${url.href.replace(/(.)\/$/, '$1')}`
   return undefined
 }

@@ -33,7 +33,6 @@ export class Readiness {
 
   // True once every step has succeeded; stays true (what was loaded stays in memory) until shutdown.
   get started (): boolean { return this.#started }
-  get closing (): boolean { return this.#closing }
 
   // The work of one step of the sequence. A name the sequence does not list, or a step given twice, is a
   // StartupSequenceError: the plugin that registers it fails, and with it the start.

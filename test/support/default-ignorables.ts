@@ -36,7 +36,7 @@ export const SHORT = /^password must be at least 8 characters, not counting spac
 export const COMMON = /^password is too common: it is one of the 10,000 most used passwords; choose another$/
 const REPEATED = /^password is one character repeated; choose another$/
 
-// The passwords the issue found accepted, each with the rule that now refuses it.
+// Passwords once accepted that show nothing a person can read, each with the rule that now refuses it.
 export const BLANK: Array<[string, string, RegExp]> = [
   ['8 spaces', ' '.repeat(8), SHORT],
   ['8 zero-width spaces', '\u200b'.repeat(8), SHORT],
