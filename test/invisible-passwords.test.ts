@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { PasswordPolicy } from '../src/passwords/policy.js'
 import { normalizePassword } from '../src/passwords/hasher.js'
-import { usernameSkeleton, casedSkeletons } from '../src/accounts/usernames.js'
+import { usernameSkeleton, casedSkeletons } from '../src/text/usernames.js'
 import { BLANK, COMMON, DEFAULT_IGNORABLES, hex, SAMPLE, SHORT } from './support/default-ignorables.js'
 import { addUser, bearer, build, login, loginTokens, PASSWORD, testEnv } from './support/index.js'
 

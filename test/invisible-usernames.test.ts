@@ -9,7 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
-import { casedSkeletons, usernameProblem, usernameSkeleton } from '../src/accounts/usernames.js'
+import { casedSkeletons, usernameProblem, usernameSkeleton } from '../src/text/usernames.js'
 import { DEFAULT_IGNORABLES, FILLERS, hex, RANGES, STATED_TOTAL, UNICODE_VERSION } from './support/default-ignorables.js'
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 

@@ -75,7 +75,7 @@ t.test('signup refuses each weak password with a clear 400, before any hashing',
   t.equal(Buffer.byteLength(AT_LIMIT), 1024)
   t.equal((await signup(app, USERNAME, AT_LIMIT)).statusCode, 201, '1,024 bytes are accepted')
   t.equal((await login(app, USERNAME, AT_LIMIT)).statusCode, 200, 'and log in')
-  t.equal((await signup(app, 'someone-else', PASSWORD)).statusCode, 201, "test/helper.ts's PASSWORD passes")
+  t.equal((await signup(app, 'someone-else', PASSWORD)).statusCode, 201, "test/support/env.ts's PASSWORD passes")
 })
 
 t.test('PUT /me/password refuses each weak new password with a clear 400, before any hashing', async (t) => {

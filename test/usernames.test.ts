@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
 import { migrateUpTo } from '../src/store/migrations.js'
-import { casedSkeletons, KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/accounts/usernames.js'
+import { casedSkeletons, KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/text/usernames.js'
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 
 const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }

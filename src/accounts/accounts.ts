@@ -6,7 +6,7 @@ import { passwordSizeProblem, type PasswordPolicy } from '../passwords/policy.js
 import { normalizePassword } from '../passwords/hasher.js'
 import type { Sessions } from '../sessions/sessions.js'
 import { StaleCredentialsError, type CredentialChange, type User, type UserStore } from '../store/users.js'
-import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from './usernames.js'
+import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, usernameProblem, usernameSkeleton } from '../text/usernames.js'
 
 // A request the domain refuses, with a message fit for the person who made it.
 class AccountError extends DomainError {
@@ -158,7 +158,7 @@ export class Accounts {
     return this.#users.count()
   }
 
-  // The users whose names look alike, in groups (src/accounts/usernames.ts lookAlikeGroups): names made before a
+  // The users whose names look alike, in groups (src/text/usernames.ts lookAlikeGroups): names made before a
   // rule that refuses them now, for an operator to look at (`auth-service users lookalikes`).
   async lookAlikes (): Promise<User[][]> {
     return lookAlikeGroups(await this.#users.list())

@@ -29,7 +29,7 @@ export async function users (command: string, args: string[], io: CliIo): Promis
         }
         break
       case 'lookalikes': {
-        const { shownName } = await import('../accounts/usernames.js')
+        const { shownName } = await import('../text/usernames.js')
         const groups = await accounts.lookAlikes()
         if (groups.length === 0) io.stdout.write('no two names look alike, and none holds an invisible character\n')
         groups.forEach((group, i) => {

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import { usernameKey } from '../accounts/usernames.js'
+import { usernameKey } from '../text/usernames.js'
 
 // Security-relevant outcomes, recorded as one line each in one shape (README, "Audit events"):
 //   { "audit": { "event": "login_failed", "userId": "…", "sessionId": "…", "ip": "…", "userAgent": "…",

@@ -2,7 +2,7 @@ import { dictionary } from '@zxcvbn-ts/language-common'
 import { BreachedPasswords } from './breached.js'
 import type { Config } from '../config/schema.js'
 import { normalizePassword } from './hasher.js'
-import { skeleton } from '../accounts/usernames.js'
+import { skeleton } from '../text/usernames.js'
 
 // What a new password must be (ASVS 5 §6.2, NIST SP 800-63B §3.1.1.2): long enough, not one of the most
 // common passwords, not the user's name or the service's, and (optionally) not in a known breach. No

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { Migrator, type Migration } from 'kysely/migration'
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config/schema.js'
-import { casedSkeletons, usernameSkeleton } from '../accounts/usernames.js'
+import { casedSkeletons, usernameSkeleton } from '../text/usernames.js'
 import { identityColumn } from './dialect.js'
 
 // Versioned, ordered by name, run at every start; Kysely records what has run and takes a lock,
@@ -127,7 +127,7 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('changes').execute()
     }
   },
-  // Look-alike usernames (UTS #39 skeletons, src/accounts/usernames.ts): the skeleton of every name, computed for the
+  // Look-alike usernames (UTS #39 skeletons, src/text/usernames.ts): the skeleton of every name, computed for the
   // users already there. Indexed but NOT unique: a store may already hold two names that look alike, and it
   // must still migrate; both keep working, and no new name like them can be made. A new version of the
   // confusables data means a new migration that recomputes the column.
@@ -146,7 +146,7 @@ const migrations: Record<string, Migration> = {
     }
   },
   // Look-alikes that only capitals show ('BlLL' beside 'BILL', 'ADMlN' beside admin): the skeletons of each
-  // name as shown and in capitals (src/accounts/usernames.ts casedSkeletons), indexed, not unique (as 0006).
+  // name as shown and in capitals (src/text/usernames.ts casedSkeletons), indexed, not unique (as 0006).
   '0007_username_skeleton_cased': {
     async up (db: Kysely<any>) {
       await db.schema.alterTable('users').addColumn('username_skeleton_display', 'text').execute()
@@ -166,7 +166,7 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('users').dropColumn('username_skeleton_display').execute()
     }
   },
-  // Skeletons that ignore default-ignorable code points (src/accounts/usernames.ts skeleton): every stored skeleton
+  // Skeletons that ignore default-ignorable code points (src/text/usernames.ts skeleton): every stored skeleton
   // recomputed, so that a name made with an invisible character ('admin' + U+3164, which new names may no
   // longer hold) now meets the name it looks like, and no new look-alike of either can be made. Names,
   // login keys and passwords are left as they are: every user logs in as before. Two users that now share a
