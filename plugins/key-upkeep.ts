@@ -3,7 +3,7 @@ import { every } from '../src/support/periodic.js'
 
 // The key ring's upkeep: loaded (the first key created) at start-up; then every REVOCATION_SYNC_INTERVAL,
 // rid of retired keys and, when KEY_ROTATION_INTERVAL is set, rotated once the newest key is that old.
-// Keys made or deleted by the CLI or another instance arrive through the change log (change-feed).
+// Keys made or deleted by the CLI or another instance arrive through the change log (plugins/change-log-follower.ts).
 export default fp(async function keyUpkeep (fastify) {
   const { REVOCATION_SYNC_INTERVAL, KEY_ROTATION_INTERVAL } = fastify.config
   let stop: (() => void) | undefined
