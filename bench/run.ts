@@ -7,11 +7,11 @@ import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import jwt from 'jsonwebtoken'
 import { loadConfig } from '../src/config/load.js'
-import { fastifyStartArgs } from '../test/support/processes.js'
+import { fastifyStartArgs, freePort } from '../test/support/processes.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {
-  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, freePort, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForServer, type Service
+  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForServer, type Service
 } from './service.js'
 
 const args = process.argv.slice(2)

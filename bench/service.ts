@@ -11,8 +11,6 @@ import { RAISED_RATE_LIMITS } from '../test/support/env.js'
 import { fastifyStartArgs, freePort, waitForHttp } from '../test/support/processes.js'
 import { outputOf, SERVER_CPU, start } from './processes.js'
 
-export { freePort }
-
 const root = join(import.meta.dirname, '..', '..')
 export const BENCH_PASSWORD = randomBytes(12).toString('base64url')
 const username = (i: number) => `bench-user-${i}`

@@ -24,9 +24,10 @@ export interface ReadinessOptions {
 }
 
 // Start-up without waiting for dependencies: plugins register the work of the start-up sequence's steps
-// (src/startup/sequence.ts: store, keys, audit, first admin, sessions, change feed) here, and they run once the server is ready to listen, retried with a
-// back-off while the store is unreachable. Meanwhile the server answers: GET /health/ready says 503, and
-// every route that needs what is not loaded yet answers 503 with Retry-After.
+// (src/startup/sequence.ts: store, keys, audit, first admin, sessions, change feed) here, and they run in
+// the sequence's order once the server is ready to listen, retried with a back-off while the store is
+// unreachable. Meanwhile the server answers: GET /health/ready says 503, and every route that needs what
+// is not loaded yet answers 503 with Retry-After.
 export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
   const readiness = new Readiness(opts.startupSequence)
   fastify.decorate('readiness', readiness)

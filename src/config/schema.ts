@@ -77,7 +77,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PASSWORD_CHANGE: Type.Integer({ default: 10, minimum: 1, maximum: 1000000, description: 'password changes a window from one address' }),
   RATE_LIMIT_MAX_KEYS: Type.Integer({ default: 50000, minimum: 1, maximum: 1000000, description: 'counters kept in memory (least recently used dropped first)' }),
   // Which peers may tell us the client's address in X-Forwarded-For (Fastify's trustProxy): false, true, or
-  // a comma-separated list of proxy addresses and CIDRs. Read at import by src/app.ts (server options).
+  // a comma-separated list of proxy addresses and CIDRs. Read at import by src/http/server-options.ts.
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
   // GET /metrics (README, "Metrics"): unset, loopback peers only; set, whoever sends it as a Bearer token
   // and nobody else. A secret: never logged.
