@@ -40,7 +40,7 @@ export default fp(async function authenticate (fastify) {
   // The claims of the request's access token, or the error that refuses it. Synchronous, no I/O. Until
   // start-up has loaded the keys and the revocation list, no token can be judged: 503.
   function authorize (request: FastifyRequest): AccessTokenClaims | HttpError {
-    if (!readiness.started) return new UnavailableError('The service is starting; retry shortly')
+    if (!readiness.started) return new UnavailableError('starting', 'The service is starting; retry shortly')
     const header = request.headers.authorization
     if (header === undefined) return new InvalidTokenError('Missing bearer token', false)
     if (hasSecondAuthorization(request.raw.rawHeaders)) return new InvalidTokenError('Send one Authorization header')

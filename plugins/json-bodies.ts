@@ -20,7 +20,7 @@ export default fp(async function jsonBodies (fastify) {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, function parseUtf8Json (request, body, done) {
     const charset = charsetOf(request.headers['content-type'])
     if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
-      done(new HttpError(415, 'Content-Type charset is not UTF-8; send JSON in UTF-8 (charset=utf-8, or none)'), undefined)
+      done(new HttpError('unsupported_media_type', 'Content-Type charset is not UTF-8; send JSON in UTF-8 (charset=utf-8, or none)'), undefined)
       return
     }
     parseJson(request, body as string, done)

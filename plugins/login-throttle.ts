@@ -56,7 +56,7 @@ export default fp(async function loginThrottle (fastify) {
     const verdict = await throttle.attempt(keys)
     if (!verdict.allowed) {
       fastify.auditRequest(request, 'login_throttled', { usernameHash, retryAfter: Math.ceil(verdict.retryAfterMs / 1000) })
-      throw new TooManyAttemptsError('Too many failed logins; retry later', verdict.retryAfterMs / 1000)
+      throw new TooManyAttemptsError('login_throttled', 'Too many failed logins; retry later', verdict.retryAfterMs / 1000)
     }
     let settled = false
     const once = (settle: () => Promise<void>) => async () => {

@@ -67,7 +67,7 @@ export default fp(async function rateLimits (fastify) {
     // an error that plugins/error-handling.ts answers with the usual body; the plugin has set Retry-After already.
     errorResponseBuilder (request, context) {
       fastify.auditRequest(request, 'rate_limited', { route: request.routeOptions.url, limit: context.max })
-      return new HttpError(429, `Too many requests; retry in ${context.after}`)
+      return new HttpError('rate_limited', `Too many requests; retry in ${context.after}`)
     }
   })
 

@@ -32,7 +32,7 @@ export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
   const readiness = new Readiness(opts.startupSequence)
   fastify.decorate('readiness', readiness)
   fastify.decorate('requireStarted', function requireStarted (_request, _reply, done) {
-    done(readiness.started ? undefined : new UnavailableError('The service is starting; retry shortly'))
+    done(readiness.started ? undefined : new UnavailableError('starting', 'The service is starting; retry shortly'))
   } satisfies onRequestHookHandler)
   const onFailure = opts.onStartupFailure ?? (() => {
     fastify.close().finally(() => process.exit(1))

@@ -14,7 +14,7 @@ export default fp(async function roles (fastify) {
     return function hasRole (request, _reply, done) {
       // Roles come from the verified token: no store query on the way.
       if (request.user?.roles?.includes(role)) return done()
-      done(new HttpError(403, `This requires the ${role} role`))
+      done(new HttpError('insufficient_role', `This requires the ${role} role`))
     }
   })
 }, { name: 'roles' })

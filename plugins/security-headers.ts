@@ -1,6 +1,7 @@
 import type { onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import helmet, { type HelmetOptions } from 'helmet'
+import type { HelmetOptions } from 'helmet'
+import { JSON_API, securityHeaders } from '../src/http/security-headers.js'
 
 declare module 'fastify' {
   interface RouteShorthandOptions {
@@ -20,20 +21,6 @@ declare module 'fastify' {
 // reply.headers() a request. A route that serves something a browser renders gives its own options (the
 // route option `helmet`, or a hook from ownSecurityHeaders, which the documentation page uses): laid over
 // these, computed once for that route, and replacing them for it only.
-export const JSON_API_CSP = { useDefaults: false, directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } }
-const JSON_API: HelmetOptions = { contentSecurityPolicy: JSON_API_CSP, frameguard: { action: 'deny' } }
-
-// The headers helmet would set with `options`, collected by running its middleware once on a stand-in.
-export function securityHeaders (options: HelmetOptions): Record<string, string> {
-  const headers: Record<string, string> = {}
-  const res = {
-    setHeader (name: string, value: unknown) { headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value) },
-    removeHeader (name: string) { delete headers[name.toLowerCase()] },
-    getHeader (name: string) { return headers[name.toLowerCase()] }
-  }
-  helmet(options)({} as never, res as never, () => {})
-  return headers
-}
 
 // A route-level onRequest hook giving one route its own headers (helmet's options laid over the JSON
 // API's), computed once; it runs after the plugin's own hook and replaces what that set.

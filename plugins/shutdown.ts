@@ -25,7 +25,7 @@ export default fp(async function shutdown (fastify) {
     idle = setInterval(() => fastify.server.closeIdleConnections?.(), 100)
     idle.unref()
     timer = setTimeout(() => {
-      const refused = fastify.passwordHasher.refuseWaiting(() => new UnavailableError('The service is shutting down; retry shortly', 1))
+      const refused = fastify.passwordHasher.refuseWaiting(() => new UnavailableError('shutting_down', 'The service is shutting down; retry shortly', 1))
       fastify.log.warn({ refused }, `shutdown grace over: ${refused} logins still waiting to be hashed answered 503; closing what is left`)
       // Let those answers be written, then close whatever connection is left.
       setTimeout(() => fastify.server.closeAllConnections?.(), 250).unref()

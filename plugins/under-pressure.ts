@@ -19,7 +19,7 @@ export default fp(async function pressure (fastify) {
       reply.code(503).header('retry-after', '5').type('application/json; charset=utf-8').serializer(JSON.stringify)
       // A value returned here is what the plugin sends (and the request goes no further); its types say
       // void, its code (and documentation) say otherwise.
-      return errorBody(503, 'The service is overloaded; retry shortly') as unknown as void
+      return errorBody('overloaded', 'The service is overloaded; retry shortly') as unknown as void
     }
   })
   // After security-headers and cors: their onRequest hooks run first, so a 503 from here carries the

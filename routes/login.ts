@@ -40,7 +40,7 @@ const login: FastifyPluginAsyncTypebox = async function (fastify) {
             ? { usernameHash, reason: failure.reason }
             : { userId: failure.userId, reason: failure.reason })
         // One answer for unknown user, wrong password and disabled account: nothing to learn from it.
-        throw new HttpError(401, 'Invalid credentials')
+        throw new HttpError('invalid_credentials', 'Invalid credentials')
       }
       await attempt.succeeded()
       fastify.auditRequest(request, 'login_succeeded', { userId: user.id, sessionId: issued.sessionId })

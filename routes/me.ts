@@ -11,7 +11,7 @@ const me: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { summary: 'The authenticated user', tags: ['account'], response: { 200: { ...Me, description: 'The user the access token was issued to' }, 401: ErrorResponse } }
   }, async function (request) {
     const user = await fastify.accounts.findById(request.user.sub)
-    if (!user) throw new HttpError(401, 'Invalid or expired token')
+    if (!user) throw new HttpError('invalid_token', 'Invalid or expired token')
     return { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt }
   })
 

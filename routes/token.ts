@@ -17,7 +17,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     if (!outcome.ok) {
       // At warn: a spent refresh token presented again means a copy of it exists; the session is revoked.
       if (outcome.reuse) fastify.auditRequest(request, 'refresh_reuse_detected', { ...outcome.reuse, reason: 'session-revoked' })
-      throw new HttpError(401, 'Invalid refresh token')
+      throw new HttpError('invalid_refresh_token', 'Invalid refresh token')
     }
     fastify.auditRequest(request, 'token_refreshed', { userId: outcome.user.id, sessionId: outcome.sessionId })
     reply.header('cache-control', 'no-store')

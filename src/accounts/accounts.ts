@@ -10,13 +10,13 @@ import { casedSkeletons, lookAlikeGroups, normalizeUsername, usernameKey, userna
 
 // A request the domain refuses, with a message fit for the person who made it.
 class AccountError extends DomainError {
-  constructor (message: string) { super('invalid', message) }
+  constructor (message: string) { super('validation_failed', message) }
 }
 class WrongPasswordError extends DomainError {
-  constructor () { super('wrong-credentials', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
+  constructor () { super('wrong_current_password', 'Invalid credentials', 'login_failed', 'wrong_current_password') }
 }
 class NoSuchUserError extends DomainError {
-  constructor (what: string) { super('not-found', what) }
+  constructor (what: string) { super('not_found', what) }
 }
 
 // Roles are stored comma-separated and compared exactly: lower-case names only, no commas.

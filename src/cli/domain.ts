@@ -10,7 +10,7 @@ export const loadConfig = async (env: NodeJS.ProcessEnv) => (await import('../co
 export const database = () => import('../store/database.js')
 const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 export class NoSuchUserError extends DomainError {
-  constructor (what: string) { super('not-found', what) }
+  constructor (what: string) { super('not_found', what) }
 }
 
 // The domain for one command: the configuration from the environment (as the server reads it), the

@@ -27,7 +27,7 @@ export async function readPassword (io: CliIo, confirm: boolean): Promise<string
     muted = true
   })
   const password = await ask('Password: ')
-  if (confirm && password !== await ask('Repeat password: ')) throw new DomainError('invalid', 'the passwords do not match')
+  if (confirm && password !== await ask('Repeat password: ')) throw new DomainError('validation_failed', 'the passwords do not match')
   return password
 }
 

@@ -22,7 +22,7 @@ export async function sessions (command: string, args: string[], io: CliIo): Pro
   const id = args[0]
   await withDomain(io, async ({ sessions, store }) => {
     const session = await store.sessions.find(id)
-    if (!session) throw new DomainError('not-found', `no session with id "${id}"`)
+    if (!session) throw new DomainError('not_found', `no session with id "${id}"`)
     // Through the domain, as a logout: recorded in the change log, so running instances refuse the
     // session's access tokens at their next sync (REVOCATION_SYNC_INTERVAL; at once with Redis or PostgreSQL).
     const revoked = await sessions.revoke({ sessionId: id }, 'revoked-by-cli')

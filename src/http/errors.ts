@@ -1,12 +1,15 @@
 import { STATUS_CODES } from 'node:http'
+import { ERROR_CODES, type ErrorCode } from '../error-codes.js'
 
-// An error whose message is safe to show the client. Anything else that escapes a handler is a 500
-// with a generic message.
+// An error whose message is safe to show the client, answered with its code's status (src/error-codes.ts).
+// Anything else that escapes a handler is a 500 `internal` with a generic message.
 export class HttpError extends Error {
+  readonly errorCode: ErrorCode
   readonly statusCode: number
-  constructor (statusCode: number, message: string) {
+  constructor (errorCode: ErrorCode, message: string) {
     super(message)
-    this.statusCode = statusCode
+    this.errorCode = errorCode
+    this.statusCode = ERROR_CODES[errorCode].status
   }
 }
 
@@ -14,7 +17,7 @@ export class HttpError extends Error {
 export class InvalidTokenError extends HttpError {
   readonly tokenSent: boolean
   constructor (message: string, tokenSent = true) {
-    super(401, message)
+    super(tokenSent ? 'invalid_token' : 'missing_token', message)
     this.tokenSent = tokenSent
   }
 }
@@ -23,8 +26,8 @@ export class InvalidTokenError extends HttpError {
 // Retry-After.
 export class UnavailableError extends HttpError {
   readonly retryAfterSeconds: number
-  constructor (message: string, retryAfterSeconds = 5) {
-    super(503, message)
+  constructor (errorCode: 'starting' | 'shutting_down' | 'unavailable' | 'overloaded' | 'hash_queue_full', message: string, retryAfterSeconds = 5) {
+    super(errorCode, message)
     this.retryAfterSeconds = retryAfterSeconds
   }
 }
@@ -32,14 +35,35 @@ export class UnavailableError extends HttpError {
 // Too many attempts: 429 with Retry-After (the login throttle, a client's share of the hashing queue).
 export class TooManyAttemptsError extends HttpError {
   readonly retryAfterSeconds: number
-  constructor (message: string, retryAfterSeconds: number) {
-    super(429, message)
+  constructor (errorCode: 'login_throttled' | 'hash_queue_share_full', message: string, retryAfterSeconds: number) {
+    super(errorCode, message)
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds))
   }
 }
 
-export interface ErrorBody { statusCode: number, error: string, message: string }
+export interface ErrorBody { statusCode: number, error: string, message: string, code: ErrorCode }
 
-export function errorBody (statusCode: number, message: string): ErrorBody {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+// The one shape of every error answer: the status, its reason phrase, a message for people, a code for
+// programs.
+export function errorBody (code: ErrorCode, message: string): ErrorBody {
+  const statusCode = ERROR_CODES[code].status
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+}
+
+// Fastify's own refusals (and its plugins'), by their code, in the service's table. A client error whose
+// code is not here is answered by its status (STATUS_CODE_OF); one with a status the table has no code
+// for, as a plain 400 `bad_request` (logged: it means this list needs a line).
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_VALIDATION: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_NOT_FOUND: 'not_found'
+}
+const STATUS_CODE_OF: Partial<Record<number, ErrorCode>> = { 400: 'bad_request', 404: 'not_found', 408: 'request_timeout', 413: 'payload_too_large', 415: 'unsupported_media_type', 431: 'headers_too_large' }
+
+export function frameworkErrorCode (code: unknown, statusCode: number): ErrorCode | undefined {
+  return (typeof code === 'string' ? FRAMEWORK_CODES[code] : undefined) ?? STATUS_CODE_OF[statusCode]
 }

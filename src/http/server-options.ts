@@ -1,10 +1,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { createServer, maxHeaderSize } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { loadServerSettings } from '../config/load.js'
 import type { TrustProxy } from '../config/rules.js'
 import { draining, trackConnections } from './draining.js'
 import { AccessLog, CREDENTIAL_SERIALIZERS, lazyChildLogger } from './logging.js'
+import { errorBody } from './errors.js'
 import { ROUTER_REFUSED_PATH, routerRefusals } from './router-refusals.js'
+import { JSON_API, securityHeaders } from './security-headers.js'
 
 // Node's HTTP timeouts. requestTimeout bounds the time to receive a whole request (headers and body,
 // 16 KiB at most), headersTimeout the headers alone; neither applies once the request has arrived, so a
@@ -28,13 +31,13 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
   return applied.bodyLimit === BODY_LIMIT &&
     ajv?.coerceTypes === false && ajv?.removeAdditional === false &&
     applied.logController === options.logController && applied.childLoggerFactory === options.childLoggerFactory &&
-    applied.frameworkErrors === options.frameworkErrors && applied.routerOptions?.maxParamLength === ROUTER_OPTIONS.maxParamLength &&
+    applied.frameworkErrors === options.frameworkErrors && applied.clientErrorHandler === options.clientErrorHandler && applied.routerOptions?.maxParamLength === ROUTER_OPTIONS.maxParamLength &&
     typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === false
 }
 
 // What a server that is shutting down answers to a new request (see plugins/shutdown.ts): Fastify's own
 // 503 on closing has no Retry-After.
-const DRAINING_BODY = JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'The service is shutting down; retry shortly' })
+const DRAINING_BODY = JSON.stringify(errorBody('shutting_down', 'The service is shutting down; retry shortly'))
 
 // The router takes a path parameter of any length (its default refuses one over 100 characters with a raw
 // 414 of its own, before any hook): an id is unknown (404) whatever its length, answered by its route. No
@@ -51,12 +54,32 @@ const ROUTER_OPTIONS = { maxParamLength: maxHeaderSize }
 function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const raw = request.raw
   if (routerRefusals.has(raw)) { // refused twice: cannot happen, ROUTER_REFUSED_PATH routes
-    reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'Malformed URL' })
+    reply.code(400).send(errorBody('malformed_url', 'Malformed URL'))
     return
   }
   routerRefusals.set(raw, err.code)
   raw.url = ROUTER_REFUSED_PATH
   request.server.routing(raw, reply.raw)
+}
+
+// What Node's HTTP parser could not read, or not in time, never reaches Fastify: the server answers it on
+// the socket and closes it. Fastify's own handler answers in its shape without a code or the security
+// headers; this one in the service's (src/error-codes.ts), with the JSON API's headers. A reset connection
+// has nobody to answer.
+const SECURITY_HEADERS = Object.entries(securityHeaders(JSON_API)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+function clientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const body = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? errorBody('request_timeout', 'The request did not arrive in time')
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? errorBody('headers_too_large', `The request line and headers are larger than ${maxHeaderSize / 1024} KiB`)
+      : errorBody('bad_request', 'The request is not well-formed HTTP')
+  const json = JSON.stringify(body)
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${body.statusCode} ${body.error}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(json)}\r\ncache-control: no-store\r\n${SECURITY_HEADERS}connection: close\r\n\r\n${json}`)
+  }
+  socket.destroy(err)
 }
 
 // TRUST_PROXY (README, "Client addresses behind a proxy") is a server option: which peers may tell us the
@@ -109,6 +132,7 @@ export const options: FastifyServerOptions = {
   bodyLimit: BODY_LIMIT, // credentials are small; a large body is a mistake or an attack
   routerOptions: ROUTER_OPTIONS,
   frameworkErrors,
+  clientErrorHandler: clientError,
   return503OnClosing: false // answered by the server factory instead, with Retry-After
 }
 

@@ -119,7 +119,7 @@ export class Sessions {
 
   // The user ends one of their own sessions. Another user's session is as unknown as one that never existed.
   async endOwn (userId: string, sessionId: string): Promise<void> {
-    if ((await this.revoke({ sessionId, userId }, 'ended-by-user')).length === 0) throw new DomainError('not-found', 'No such session')
+    if ((await this.revoke({ sessionId, userId }, 'ended-by-user')).length === 0) throw new DomainError('not_found', 'No such session')
   }
 
   // Puts sessions revoked in the store (here, or by a credential change) into the revocation list, each

@@ -61,7 +61,7 @@ const hasAdminRole = sql<boolean>`(',' || roles || ',') like '%,admin,%'`
 // disable), while it was being made: refused, as the request would have been had it arrived a moment later.
 export class StaleCredentialsError extends DomainError {
   constructor () {
-    super('token-refused', 'Invalid or expired token')
+    super('invalid_token', 'Invalid or expired token')
   }
 }
 
