@@ -5,6 +5,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import { ERROR_CODE_NAMES, ERROR_CODES, type ErrorCode } from '../src/error-codes.js'
 import type { RegisteredRoute } from './fixtures/route-list-app.js'
 import { build, testEnv, tokenFor } from './support/index.js'
 
@@ -26,7 +27,7 @@ interface Document {
   components: { securitySchemes?: Record<string, { type: string, scheme?: string }> }
 }
 
-// The HTTP contract (README): every code each route can send. Routes' own codes, and those plugins send:
+// The HTTP contract (docs/http-api.md): every status each route can send. Routes' own codes, and those plugins send:
 // 400/413/415 where a body is read (POST, PUT, DELETE), 400/404 with a path parameter, 401 where a token is
 // checked, 429 where a rate limit applies, 503 everywhere (overload, start-up, the store, shutting down).
 const EXPECTED: Record<string, number[]> = {
@@ -56,6 +57,14 @@ async function documentOf (app: FastifyInstance): Promise<Document> {
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   if (res.statusCode !== 200) throw new Error(`GET /docs/json: ${res.statusCode} ${res.body}`)
   return res.json()
+}
+
+// The enum of `code` in an error answer's schema (one branch of it, for /health/ready's 503).
+interface Schema { properties?: { code?: { enum?: string[] } }, anyOf?: Schema[] }
+function errorCodesOf (answer: Operation['responses'][string]): string[] | undefined {
+  const schema = answer.content?.['application/json'] as { schema?: Schema } | undefined
+  const branches = schema?.schema?.anyOf ?? (schema?.schema ? [schema.schema] : [])
+  return branches.map((b) => b.properties?.code?.enum).find((e) => e !== undefined)
 }
 
 // "GET /me/sessions/{id}" for Fastify's "/me/sessions/:id".
@@ -90,6 +99,7 @@ t.test('the document is valid OpenAPI 3 and lists every registered route, with e
     for (const [code, answer] of Object.entries(op.responses)) {
       if (code === '429' || code === '503') t.ok(answer.headers?.['Retry-After'], `${key} ${code} documents Retry-After`)
       t.ok(answer.description && answer.description !== 'Default Response', `${key} ${code} says what it means`)
+      if (Number(code) >= 400) t.same(errorCodesOf(answer), ERROR_CODE_NAMES, `${key} ${code}: the error body's code, an enum of the table's codes`)
     }
   }
   t.notMatch(JSON.stringify(doc), /Default Response/, 'no answer is described as "Default Response"')
@@ -106,7 +116,7 @@ t.test('a route that declares no response codes still lists those plugins send o
   t.equal((await app.inject({ method: 'POST', url: '/login/second-step' })).statusCode, 204)
   const limited = await app.inject({ method: 'POST', url: '/login/second-step' })
   t.equal(limited.statusCode, 429)
-  t.match(limited.json(), { statusCode: 429, error: 'Too Many Requests', message: /^Too many requests; retry in / }, 'the 429 body through the added schema')
+  t.match(limited.json(), { statusCode: 429, error: 'Too Many Requests', message: /^Too many requests; retry in /, code: 'rate_limited' }, 'the 429 body through the added schema')
   t.ok(limited.headers['retry-after'], 'and its Retry-After')
 })
 
@@ -124,7 +134,8 @@ t.test('what the routes answer to bad requests, without a token, and while start
     const [method, path] = key.split(' ')
     t.ok(doc.paths[path][method.toLowerCase()].responses[String(res.statusCode)], `${key}, ${what}: ${res.statusCode} is documented`)
     if (res.statusCode >= 400 && !(key === 'GET /health/ready' && res.statusCode === 503)) {
-      t.match(res.json(), { statusCode: res.statusCode, error: String, message: String }, `${key}, ${what}: the error body`)
+      t.match(res.json(), { statusCode: res.statusCode, error: String, message: String, code: String }, `${key}, ${what}: the error body`)
+      t.equal(ERROR_CODES[res.json().code as ErrorCode]?.status, res.statusCode, `${key}, ${what}: ${res.json().code}, a code of the table for ${res.statusCode}`)
     }
   }
   for (const { key, path, method } of operationsOf(doc)) {
