@@ -44,16 +44,15 @@ function slugs (markdown: string): Array<{ level: number, title: string, slug: s
   return headings
 }
 
-// Markdown links [text](target), outside code blocks and inline code.
+// Markdown links [text](target), outside code blocks and inline code; a link's text may run over lines.
 function links (markdown: string): Array<{ line: number, target: string }> {
-  const found: Array<{ line: number, target: string }> = []
-  for (const { line, text } of prose(markdown)) {
-    const outsideCode = text.replace(/`[^`]*`/g, '')
-    for (const match of outsideCode.matchAll(/\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
-      found.push({ line, target: match[1] })
-    }
-  }
-  return found
+  const lines = markdown.split('\n').map(() => '')
+  for (const { line, text } of prose(markdown)) lines[line - 1] = text.replace(/`[^`]*`/g, '')
+  const outsideCode = lines.join('\n')
+  return [...outsideCode.matchAll(/\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((match) => ({
+    line: outsideCode.slice(0, match.index).split('\n').length,
+    target: match[1]
+  }))
 }
 
 t.test('README is an entry point of at most 300 lines', async (t) => {
