@@ -94,14 +94,13 @@ t.test('every docs page but the generated ones lists its ## sections', async (t)
 
 // An issue number: "issue 14", "issues 13 and 14", "#21", "red team 14". Not a Unicode report's number
 // ("UTS #39") or an HTML character reference.
-const issueNumber = /\bissues? #?\d+|(?<![\w&]|UTS )#\d+\b|\bred team (?:of )?#?\d+/i
+const issueNumber = /\bissues? #?\d+|(?<![\w&]|UTS )#\d+\b|\bred team (?:of )?#?\d+/gi
 
 t.test('no text in README or docs/ names an issue number', async (t) => {
   const named: string[] = []
   for (const page of pages) {
     for (const { line, text } of prose(read(page))) {
-      const match = issueNumber.exec(text)
-      if (match !== null) named.push(`${shown(page)}:${line}: ${match[0]}`)
+      for (const match of text.matchAll(issueNumber)) named.push(`${shown(page)}:${line}: ${match[0]}`)
     }
   }
   t.same(named, [], 'no issue number')
