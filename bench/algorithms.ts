@@ -1,6 +1,6 @@
 // npm run bench:algorithms — what each signing algorithm costs: signing and verifying with fast-jwt (what
 // the service does), verifying with jose (what a consumer of our JWKS does), and the token's length.
-// Informs the default of JWT_ALGORITHM; see README.
+// Informs the default of JWT_ALGORITHM; see docs/security.md, "Signing keys, JWKS and rotation" (Why ES256 by default).
 import { createSigner, createVerifier } from 'fast-jwt'
 import { importJWK, jwtVerify } from 'jose'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'

@@ -52,7 +52,8 @@ export default fp(async function errorHandling (fastify) {
       // An outage makes one of these a request: a warning with the reason, not an error with a stack.
       request.log.warn({ code: err.code, reason: err.message }, 'the user store is unavailable')
       // Sooner than REFRESH_REUSE_GRACE (5 s by default): a refresh whose commit went through while its
-      // answer was lost with the connection can then be retried inside the window (docs/security.md, Sessions).
+      // answer was lost with the connection can then be retried inside the window (docs/security.md,
+      // "Sessions"; docs/operations.md, "Start-up, health and shutdown").
       reply.header('retry-after', '1')
       return send('unavailable', 'The user store is unavailable; retry shortly')
     }

@@ -12,7 +12,7 @@ declare module 'fastify' {
   }
 }
 
-// Metrics for Prometheus (README, "Metrics"). Per request: one histogram observation when the answer has
+// Metrics for Prometheus (docs/operations.md, "Metrics"). Per request: one histogram observation when the answer has
 // been sent. Security events: counted from the audit record, where each is recorded once. The rest is read
 // when Prometheus scrapes.
 export default fp(async function metrics (fastify) {

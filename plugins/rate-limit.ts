@@ -44,8 +44,8 @@ function storeFor (counters: Counters) {
   }
 }
 
-// Per-client-address rate limits (README, "Rate limits") on the routes that cost a password hash or a
-// write, or that an attacker would hammer: POST /login (and /login/*), POST /token/refresh, POST /signup,
+// Per-client-address rate limits (docs/security.md, "Per-address rate limits") on the routes that cost a
+// password hash or a write, or that an attacker would hammer: POST /login (and /login/*), POST /token/refresh, POST /signup,
 // PUT /me/password. A refusal is 429 with Retry-After (seconds) and the usual error body, and one audit
 // event `rate_limited`. Counters are in memory (bounded, least recently used dropped first), or in Redis
 // with REDIS_URL (shared by every instance, every key expiring with its window); while Redis is down each

@@ -8,7 +8,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 const asList = (value: unknown): unknown[] => value === undefined ? [] : Array.isArray(value) ? value : [value]
 
-// The answers every route's schema must list besides its own (README, "HTTP contract"), added in one place
+// The answers every route's schema must list besides its own (docs/http-api.md, "HTTP contract"), added in one place
 // rather than in each route: the codes that plugins send on a route (plugins/error-handling.ts, rate-limit,
 // under-pressure, readiness, authenticate, the server's drain). Each is the usual error body, described,
 // with Retry-After on 429 and 503. A code the route lists already keeps its schema (only a bare

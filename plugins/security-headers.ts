@@ -16,7 +16,7 @@ declare module 'fastify' {
 // defaults (HSTS, nosniff, Referrer-Policy: no-referrer, Cross-Origin-*-Policy: same-origin, …).
 //
 // Hand-written around helmet rather than @fastify/helmet, because of a benchmark: @fastify/helmet runs
-// helmet's middleware on every request, which halved GET / (20k → 45k req/s without it, BENCHMARKS.md).
+// helmet's middleware on every request, which halved GET / (20k → 45k req/s without it, docs/benchmarks.md).
 // The headers do not depend on the request, so they are computed once, by helmet itself, and set with one
 // reply.headers() a request. A route that serves something a browser renders gives its own options (the
 // route option `helmet`, or a hook from ownSecurityHeaders, which the documentation page uses): laid over

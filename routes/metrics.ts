@@ -4,7 +4,7 @@ import { METRICS_CONTENT_TYPE } from '../src/observability/metrics.js'
 import { hasSecondAuthorization } from '../src/tokens/access-tokens.js'
 import { ErrorResponse } from '../src/http/schemas.js'
 
-// Prometheus scrapes here (README, "Metrics"). Anyone else gets the 404 of a route that does not exist:
+// Prometheus scrapes here (docs/operations.md, "Metrics"). Anyone else gets the 404 of a route that does not exist:
 // the same answer, so the endpoint is not advertised. Not rate-limited (no per-address limit applies), and
 // answered under pressure too (an overloaded instance is when its metrics matter). In the OpenAPI
 // document like every route, under the tag "operations".
@@ -29,7 +29,7 @@ const metrics: FastifyPluginAsyncTypebox = async function (fastify) {
       secondAuthorization: hasSecondAuthorization(request.raw.rawHeaders),
       // Any sign of a proxy in front (a same-host nginx would otherwise expose /metrics to everyone it
       // serves): Forwarded, Via, X-Forwarded-*, X-Real-IP, CF-Connecting-IP, True-Client-IP. A proxy that
-      // adds none of them cannot be told apart: README says to set METRICS_TOKEN behind one.
+      // adds none of them cannot be told apart: docs/operations.md says to set METRICS_TOKEN behind one.
       forwarded: Object.keys(headers).some((name) => FORWARDING.test(name))
     }
     if (!fastify.metricsAccess.allows(scrape)) {

@@ -46,7 +46,7 @@ function stale () {
   return source.mtimeMs > stampMs ? `${relative(root, source.path)} changed since the last build` : undefined
 }
 
-// In a development install (TypeScript there), npm scripts should run on the pinned Node (README, "Node.js").
+// In a development install (TypeScript there), npm scripts should run on the pinned Node (docs/operations.md, "Node.js").
 // npm skips an optional dependency that fails (a bad integrity, a failed download) with no more than a
 // verbose log line, and scripts then run on the system's node: said here, on every build check.
 function pinnedNodeWarning () {

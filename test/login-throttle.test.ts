@@ -86,8 +86,8 @@ t.test('Redis down: the throttle counts on the instance alone, and logins are no
 })
 
 t.test('the real admin gets in while others hammer its account from many addresses', async (t) => {
-  // The bound (README): an address that has not failed on the account is never made to wait by the
-  // throttle, and its login is hashed before every queued attempt from an address that has failed on it
+  // The bound (docs/security.md, "Guessing passwords: the per-account throttle"): an address that has not
+  // failed on the account is never made to wait by the throttle, and its login is hashed before every queued attempt from an address that has failed on it
   // (30 addresses, each with attempts queued).
   const app = await build(t, testEnv(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: PASSWORD, HASH_CONCURRENCY: '1', LOGIN_THROTTLE_BASE_WAIT: '0.001' }))
   const attackers = Array.from({ length: 30 }, (_, i) => `192.0.2.${i + 1}`)

@@ -27,7 +27,8 @@ interface Document {
   components: { securitySchemes?: Record<string, { type: string, scheme?: string }> }
 }
 
-// The HTTP contract (docs/http-api.md): every status each route can send. Routes' own codes, and those plugins send:
+// The HTTP contract (docs/http-api.md, "HTTP contract"): every status each route can send. Routes' own
+// statuses, and those plugins send:
 // 400/413/415 where a body is read (POST, PUT, DELETE), 400/404 with a path parameter, 401 where a token is
 // checked, 429 where a rate limit applies, 503 everywhere (overload, start-up, the store, shutting down).
 const EXPECTED: Record<string, number[]> = {

@@ -4,14 +4,14 @@ import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { addUser, build, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
-// README's snippets for services that verify our tokens ("Verifying our tokens in another service"), run
-// exactly as written: each is a module of its own, importing the packages as a consumer would.
+// The snippets for services that verify our tokens (docs/integrating.md, "Verifying our tokens in another
+// service"), run exactly as written: each is a module of its own, importing the packages as a consumer would.
 async function snippet (name: string): Promise<string> {
-  const readme = await readFile(join(import.meta.dirname, '..', 'README.md'), 'utf8')
-  const start = readme.indexOf(`<!-- snippet:${name} -->`)
-  if (start < 0) throw new Error(`README has no snippet ${name}`)
-  const body = readme.indexOf('\n', readme.indexOf('```js', start)) + 1
-  return readme.slice(body, readme.indexOf('```', body))
+  const page = await readFile(join(import.meta.dirname, '..', 'docs', 'integrating.md'), 'utf8')
+  const start = page.indexOf(`<!-- snippet:${name} -->`)
+  if (start < 0) throw new Error(`docs/integrating.md has no snippet ${name}`)
+  const body = page.indexOf('\n', page.indexOf('```js', start)) + 1
+  return page.slice(body, page.indexOf('```', body))
 }
 
 async function setup (t: Parameters<typeof build>[0]) {

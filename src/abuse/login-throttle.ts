@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import { RedisOrMemory } from './redis-or-memory.js'
 
-// Brute-force protection per account (README, "Abuse resistance"), after Keycloak's brute-force
+// Brute-force protection per account (docs/security.md, "Abuse resistance"), after Keycloak's brute-force
 // detection, made so that it cannot be turned into a lockout:
 // - it counts per (account, client address): after `freeFailures` attempts on an account from one address
 //   that did not end in a success, that address waits before its next attempt on that account, the wait

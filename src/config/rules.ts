@@ -78,7 +78,7 @@ export function trustProxyProblem (value: string): string | undefined {
 // Every local process connects from 127.0.0.1 (or ::1) unless it binds another address on purpose. A
 // TRUST_PROXY that trusts them lets any process on the host send X-Forwarded-For and choose the address
 // the rate limits, the login throttle and the audit log see: warned about at start and by `config check`.
-// A dedicated loopback address the proxy binds (127.0.0.2) is not (README, "Client addresses behind a proxy").
+// A dedicated loopback address the proxy binds (127.0.0.2) is not (docs/security.md, "Client addresses behind a proxy").
 const LOCAL_SOURCES: Array<[string, 'ipv4' | 'ipv6']> = [['127.0.0.1', 'ipv4'], ['::1', 'ipv6']]
 
 export function trustProxyWarning (value: string): string | undefined {
@@ -97,13 +97,13 @@ export function trustProxyWarning (value: string): string | undefined {
 
 const loopbackWarning = (value: string) =>
   `TRUST_PROXY trusts the loopback address every local process connects from (${value.trim()}): any process on this host can then send X-Forwarded-For and choose its client address ` +
-  '(the rate limits\', the login throttle\'s and the audit log\'s); trust only the address the proxy connects from, e.g. a dedicated 127.0.0.2 (README, "Client addresses behind a proxy")'
+  '(the rate limits\', the login throttle\'s and the audit log\'s); trust only the address the proxy connects from, e.g. a dedicated 127.0.0.2 (docs/security.md, "Client addresses behind a proxy")'
 
 // A hop count: the `hops` nearest peers are trusted to report the address before them, whoever they are.
 // Fastify 5 turns a numeric trustProxy into "trust nobody" (it cannot tell a proxy from a client that
 // connects directly and sends its own X-Forwarded-For), so the count is given as this function; the
-// deployment must then make the service reachable only through its proxies (README). One function a
-// count, so that the server's option and the configuration compare equal.
+// deployment must then make the service reachable only through its proxies (docs/security.md, "Client
+// addresses behind a proxy"). One function a count, so that the server's option and the configuration compare equal.
 const HOP_TRUST = new Map<number, (address: string, hop: number) => boolean>()
 function trustHops (hops: number) {
   let trust = HOP_TRUST.get(hops)

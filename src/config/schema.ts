@@ -34,7 +34,8 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_AUDIENCE: Type.String({ default: 'auth-service', minLength: 1 }),
   JWT_CLOCK_TOLERANCE: Type.Integer({ default: 5, minimum: 0, maximum: 300, description: 'seconds of leeway for exp, nbf and iat between clocks' }),
-  // ES256 by default (README says why). HS256 only with a shared JWT_SECRET.
+  // ES256 by default (docs/security.md, "Signing keys, JWKS and rotation", says why). HS256 only with a
+  // shared JWT_SECRET.
   JWT_ALGORITHM: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256'), Type.Literal('HS256')], { default: 'ES256' }),
   // A shared secret for HS256 deployments. Length is counted in characters, and a character is at least one
   // byte, so 32 characters ≥ 32 bytes.
@@ -43,7 +44,8 @@ export const ConfigSchema = Type.Object({
   KEY_ROTATION_INTERVAL: Type.Integer({ default: 0, minimum: 0, maximum: 31536000, description: 'seconds between automatic key rotations; 0 turns them off' }),
   ADMIN_USERNAME: Type.String({ default: 'admin', minLength: 1, maxLength: 64 }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
-  // New passwords (README, Passwords): at least this many characters; 15 where the password is the only factor.
+  // New passwords (docs/security.md, "Passwords"): at least this many characters; 15 where the password is
+  // the only factor.
   PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 8, maximum: 64, description: 'minimum length of a new password, in characters (code points of the NFKC form)' }),
   // Have I Been Pwned's k-anonymity range API: only the first 5 hex characters of the password's SHA-1 are sent.
   BREACHED_PASSWORD_CHECK: Type.Boolean({ default: false, description: 'refuse new passwords listed by the breached-password API' }),
@@ -60,7 +62,7 @@ export const ConfigSchema = Type.Object({
   // @fastify/under-pressure: 503 with Retry-After while the event loop lags or the heap is nearly full.
   MAX_EVENT_LOOP_DELAY: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'milliseconds of event-loop delay above which requests get 503; 0 turns the check off' }),
   MAX_HEAP_USED_MB: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'heap in use above which requests get 503 (default: 90 % of the heap limit)' })),
-  // The per-account login throttle (README, "Abuse resistance").
+  // The per-account login throttle (docs/security.md, "Abuse resistance").
   LOGIN_THROTTLE_FREE_FAILURES: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'failed logins for one account from one address before that address waits' }),
   LOGIN_THROTTLE_ACCOUNT_FAILURES: Type.Integer({ default: 20, minimum: 1, maximum: 1000000, description: 'failed logins for one account from all addresses (within LOGIN_THROTTLE_WINDOW) after which every address that failed on it waits from its first failure' }),
   LOGIN_THROTTLE_BASE_WAIT: Type.Number({ default: 1, minimum: 0.001, maximum: 3600, description: 'seconds of the first wait; each further attempt doubles it' }),
@@ -69,7 +71,7 @@ export const ConfigSchema = Type.Object({
   LOGIN_THROTTLE_MAX_KEYS: Type.Integer({ default: 100000, minimum: 100, maximum: 10000000, description: 'counters kept (in memory, or in Redis), the least recently used forgotten first' }),
   HASH_QUEUE_LIMIT: Type.Integer({ default: 1000, minimum: 0, maximum: 100000, description: 'logins waiting for a hashing slot before 503' }),
   // Per-client-address rate limits (plugins/rate-limit.ts): requests a window, per address and route.
-  // README "Rate limits" gives the reasoning behind each default.
+  // docs/security.md, "Per-address rate limits", gives the reasoning behind each default.
   RATE_LIMIT_WINDOW: Type.Integer({ default: 60, minimum: 1, maximum: 86400, description: 'seconds of one rate-limit window' }),
   RATE_LIMIT_LOGIN: Type.Integer({ default: 100, minimum: 1, maximum: 1000000, description: 'login attempts a window from one address (POST /login and every /login/* route, each)' }),
   RATE_LIMIT_REFRESH: Type.Integer({ default: 600, minimum: 1, maximum: 1000000, description: 'refreshes a window from one address' }),
@@ -79,7 +81,7 @@ export const ConfigSchema = Type.Object({
   // Which peers may tell us the client's address in X-Forwarded-For (Fastify's trustProxy): false, true, or
   // a comma-separated list of proxy addresses and CIDRs. Read at import by src/http/server-options.ts.
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or proxy addresses/CIDRs, comma-separated' }),
-  // GET /metrics (README, "Metrics"): unset, loopback peers only; set, whoever sends it as a Bearer token
+  // GET /metrics (docs/operations.md, "Metrics"): unset, loopback peers only; set, whoever sends it as a Bearer token
   // and nobody else. A secret: never logged.
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$', description: 'at least 32 visible ASCII characters, no spaces; a secret' })),
   // Browser origins allowed to call the API (CORS), comma-separated, exact; unset: no CORS at all.

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIPv4 } from 'node:net'
 import { bearerToken } from '../tokens/access-tokens.js'
 
-// Who may scrape (README, "Metrics"). Without a token: peers on the loopback interface, by the socket's
+// Who may scrape (docs/operations.md, "Metrics"). Without a token: peers on the loopback interface, by the socket's
 // own address (never request.ip, which X-Forwarded-For sets under TRUST_PROXY), and only requests that do
 // not say they were forwarded (a reverse proxy on the same host is a loopback peer, and would otherwise
 // open /metrics to everyone it serves). With a token: whoever sends it as `Authorization: Bearer <token>`,

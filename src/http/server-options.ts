@@ -82,7 +82,7 @@ function clientError (err: NodeJS.ErrnoException, socket: Duplex): void {
   socket.destroy(err)
 }
 
-// TRUST_PROXY (README, "Client addresses behind a proxy") is a server option: which peers may tell us the
+// TRUST_PROXY (docs/security.md, "Client addresses behind a proxy") is a server option: which peers may tell us the
 // client's address in X-Forwarded-For, and so whose address request.ip (the rate limits' key) is. Read from
 // the environment now, when fastify-cli imports this module (after loading .env). A bad value is not thrown
 // here, where fastify-cli would print it with a stack: app() checks the whole environment first and stops

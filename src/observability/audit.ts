@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { usernameKey } from '../text/usernames.js'
 
-// Security-relevant outcomes, recorded as one line each in one shape (README, "Audit events"):
+// Security-relevant outcomes, recorded as one line each in one shape (docs/security.md, "Audit events"):
 //   { "audit": { "event": "login_failed", "userId": "…", "sessionId": "…", "ip": "…", "userAgent": "…",
 //                "usernameHash": "…", "actor": "…", "reason": "…", "reqId": "…" } }
 // Fields that do not apply to an event are left out. Never a password, token, code or key; never the name

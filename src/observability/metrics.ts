@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { AUDIT_EVENTS, type AuditRecord } from './audit.js'
 
-// The service's metrics in Prometheus's text format (README, "Metrics"). Everything that happens on the
+// The service's metrics in Prometheus's text format (docs/operations.md, "Metrics"). Everything that happens on the
 // hot path is a plain integer the service keeps anyway, read when Prometheus scrapes (prom-client's
 // `collect` callbacks); a request costs one histogram observation; security events are counted where they
 // are recorded, once (the audit record); the live-session count is asked of the store at scrape time, at
@@ -57,7 +57,7 @@ class OptionalGauge extends Gauge {
 }
 
 // The request-duration histogram, observed once a request. prom-client's own observe() costs 0.6 to 2 µs
-// (it validates and hashes the labels on every call; measured, README "Metrics"), a few per cent of a
+// (it validates and hashes the labels on every call; measured, docs/operations.md, "Metrics"), a few per cent of a
 // GET / that takes 100 µs; here a request finds its series by three Map look-ups without building a
 // string, and adds to plain numbers. prom-client still writes the text: get() gives it the same values its
 // Histogram would.

@@ -1,7 +1,7 @@
 // Runs at most `concurrency` tasks at once and lets at most `maxQueued` more wait; beyond that it
 // refuses at once (QueueFullError) rather than letting latency and memory grow without bound.
 //
-// Waiting tasks are not served first come, first served but fairly (README, "Abuse resistance"): a task may
+// Waiting tasks are not served first come, first served but fairly (docs/security.md, "Abuse resistance"): a task may
 // name the flows it belongs to (for a login: its client address and the account it is for) and whether it
 // is `suspect` (its address has already failed on that account). The next slot goes to a task that is not
 // suspect if there is one, then to the task whose busiest flow has started the fewest tasks so far, then

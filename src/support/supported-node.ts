@@ -6,7 +6,7 @@
 //
 // The floor is 24, a maintained LTS line (Node 20's end of life was 2026-04-30). package.json's `engines`
 // says the same (test/supported-node.test.ts holds them together); development and CI pin the version in
-// .nvmrc (README, "Node.js").
+// .nvmrc (docs/operations.md, "Node.js").
 import { writeSync } from 'node:fs'
 
 export const NODE_FLOOR = 24
@@ -16,7 +16,7 @@ export function unsupportedNode (version: string): string | undefined {
   const major = Number(version.split('.')[0])
   if (Number.isInteger(major) && major >= NODE_FLOOR) return undefined
   return `Node.js ${version} is not supported: auth-service runs on Node.js ${NODE_FLOOR} or later (the LTS lines ${NODE_FLOOR} and 26). ` +
-    'Start it with a supported node; in a checkout, npm start, npm test and npm run cli use the one npm installed (README, "Node.js")'
+    'Start it with a supported node; in a checkout, npm start, npm test and npm run cli use the one npm installed (docs/operations.md, "Node.js")'
 }
 
 const problem = unsupportedNode(process.versions.node)
