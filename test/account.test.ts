@@ -77,7 +77,7 @@ t.test('a wrong current password is 403 Invalid credentials without a challenge 
   const put = (payload: object) => app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token), payload })
   const wrong = await put({ currentPassword: 'not it at all', newPassword: 'a brand new passphrase' })
   t.equal(wrong.statusCode, 403)
-  t.same(wrong.json(), { statusCode: 403, error: 'Forbidden', message: 'Invalid credentials' })
+  t.same(wrong.json(), { statusCode: 403, error: 'Forbidden', message: 'Invalid credentials', code: 'wrong_current_password' })
   t.equal(wrong.headers['www-authenticate'], undefined, 'no WWW-Authenticate: a client does not take it for a refused token')
   t.equal((await greet(app, `Bearer ${token}`)).statusCode, 200, 'and the token still works')
   const badToken = await app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token + 'x'), payload: { currentPassword: 'not it at all', newPassword: 'a brand new passphrase' } })
@@ -107,7 +107,7 @@ t.test('a change for a user disabled after its token was checked is 401 Invalid 
   })
   const res = await app.inject({ method: 'PUT', url: '/me/password', headers: bearer(token), payload: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } })
   t.equal(res.statusCode, 401)
-  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token' })
+  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token', code: 'invalid_token' })
   t.match(res.headers['www-authenticate'], /error="invalid_token"/)
 })
 
@@ -131,7 +131,7 @@ t.test('signup when enabled: 201, then the user can log in; case-only duplicates
   for (const name of ['carol', 'CAROL', 'Ｃａｒｏｌ']) { // the last is full-width: NFKC folds it to Carol
     const dup = await app.inject({ method: 'POST', url: '/signup', payload: { username: name, password: PASSWORD } })
     t.equal(dup.statusCode, 409, name)
-    t.same(dup.json(), { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' })
+    t.same(dup.json(), { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one', code: 'conflict' })
   }
 })
 

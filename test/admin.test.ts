@@ -24,7 +24,7 @@ t.test('admin routes: 401 without a token, 403 without the role', async (t) => {
     t.equal((await app.inject({ method, url })).statusCode, 401, `${method} ${url} without a token`)
     const res = await app.inject({ method, url, headers: bearer(token) })
     t.equal(res.statusCode, 403, `${method} ${url} without the role`)
-    t.same(res.json(), { statusCode: 403, error: 'Forbidden', message: 'This requires the admin role' })
+    t.same(res.json(), { statusCode: 403, error: 'Forbidden', message: 'This requires the admin role', code: 'insufficient_role' })
   }
   t.equal((await greet(app, `Bearer ${token}`)).statusCode, 200, 'alice was not disabled by her own attempt')
 })
@@ -64,5 +64,5 @@ t.test('an unknown user id is 404', async (t) => {
   const { app, admin } = await setup(t)
   const res = await app.inject({ method: 'POST', url: '/admin/users/nope/disable', headers: bearer(admin.token) })
   t.equal(res.statusCode, 404)
-  t.same(res.json(), { statusCode: 404, error: 'Not Found', message: 'No such user' })
+  t.same(res.json(), { statusCode: 404, error: 'Not Found', message: 'No such user', code: 'not_found' })
 })

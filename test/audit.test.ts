@@ -88,7 +88,7 @@ t.test('every audit event of the HTTP flow appears once, with its fields; the lo
   for (const name of [typedName, typedName.toLowerCase(), 'someone-else']) {
     const res = await post('/login', { username: name, password: strangerPassword })
     t.equal(res.statusCode, 401)
-    t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials' }, 'the answer of any failed login')
+    t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials', code: 'invalid_credentials' }, 'the answer of any failed login')
     const lineOf = lines.slice(mark)
     const record = once(`unknown user ${name}`, 'login_failed', { usernameHash: String, reason: 'unknown_user' })
     t.match(record?.usernameHash, /^[\w-]{22}$/, 'a 128-bit keyed hash')

@@ -114,7 +114,7 @@ t.test('the last enabled admin cannot be disabled, through the API or the CLI', 
 
   const self = await app.inject({ method: 'POST', url: `/admin/users/${root!.id}/disable`, headers: bearer(token) })
   t.equal(self.statusCode, 409)
-  t.same(self.json(), { statusCode: 409, error: 'Conflict', message: 'the last enabled admin cannot be disabled' })
+  t.same(self.json(), { statusCode: 409, error: 'Conflict', message: 'the last enabled admin cannot be disabled', code: 'conflict' })
   const viaCli = await cli(env, ['users', 'disable', 'root'])
   t.equal(viaCli.code, 1)
   t.match(viaCli.stderr, /the last enabled admin cannot be disabled/)

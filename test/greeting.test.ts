@@ -17,7 +17,7 @@ t.test('no token: 401 with a plain Bearer challenge', async (t) => {
   const res = await greet(app)
   t.equal(res.statusCode, 401)
   t.equal(res.headers['www-authenticate'], 'Bearer realm="auth-service"')
-  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Missing bearer token' })
+  t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Missing bearer token', code: 'missing_token' })
 })
 
 t.test('every unacceptable token: 401 with error="invalid_token"', async (t) => {
@@ -47,7 +47,7 @@ t.test('every unacceptable token: 401 with error="invalid_token"', async (t) => 
     const res = await greet(app, authorization)
     t.equal(res.statusCode, 401, `${name}: 401`)
     t.equal(res.headers['www-authenticate'], 'Bearer realm="auth-service", error="invalid_token"', `${name}: challenge`)
-    t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token' }, `${name}: body`)
+    t.same(res.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token', code: 'invalid_token' }, `${name}: body`)
   }
 
   // The control: the same helper with nothing wrong makes a token that passes.

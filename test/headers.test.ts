@@ -75,7 +75,7 @@ t.test('the built service under fastify-cli (the app encapsulated, as npm start 
   await answering(`${base}/health/ready`, service)
   const missing = await fetch(`${base}/no/such/route?secret=1`)
   t.equal(missing.status, 404)
-  t.same(await missing.json(), { statusCode: 404, error: 'Not Found', message: 'No such route' }, 'the usual error body, without the path')
+  t.same(await missing.json(), { statusCode: 404, error: 'Not Found', message: 'No such route', code: 'not_found' }, 'the usual error body, without the path')
   hasSecurityHeaders(t, Object.fromEntries(missing.headers), 'a 404 from the real server')
   const preflight = await fetch(`${base}/login`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } })
   t.equal(preflight.status, 204)

@@ -14,7 +14,7 @@ import { DEFAULT_IGNORABLES, FILLERS, hex, RANGES, STATED_TOTAL, UNICODE_VERSION
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 
 const invisible = (c: string) => `username must not contain invisible characters (it holds ${hex(c)})`
-const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }
+const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one', code: 'conflict' }
 
 // A name with the character at the start, in the middle, at the end, and twice.
 const placed = (c: string): string[] => [`${c}admin`, `adm${c}in`, `admin${c}`, `ad${c}${c}min`]
@@ -51,7 +51,7 @@ t.test('signup refuses every default-ignorable code point in a new name (400), b
   for (const [name, c] of [['admin\u3164', '\u3164'], ['\u115fadmin', '\u115f'], ['adm\u1160in', '\u1160'], ['admin\uffa0', '\uffa0']]) {
     const res = await signup(app, name)
     t.equal(res.statusCode, 400, `${JSON.stringify(name)} beside admin`)
-    t.same(res.json(), { statusCode: 400, error: 'Bad Request', message: invisible(c) })
+    t.same(res.json(), { statusCode: 400, error: 'Bad Request', message: invisible(c), code: 'validation_failed' })
   }
   // One request a code point (usernameProblem is checked at every place above), the place taking turns.
   const wrong: string[] = []

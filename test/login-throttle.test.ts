@@ -39,7 +39,7 @@ for (const backend of ['memory', 'redis'] as const) {
       const before = app.passwordHasher.verifications
       const refused = await loginFrom(app, address, 'alice', PASSWORD)
       t.equal(refused.statusCode, 429, 'refused while waiting, even with the right password')
-      t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; retry later' })
+      t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; retry later', code: 'login_throttled' })
       waits.push(refused.headers['retry-after'] as string)
       t.equal(app.passwordHasher.verifications, before, 'and without hashing')
       now += (wait - 1) * 1000
@@ -200,7 +200,7 @@ t.test('one address may hold only its share of the hashing queue: 429 beyond it,
   t.equal(codes.filter((c) => c === 401).length, 6)
   const refused = (await Promise.all(flood)).find((r) => r.statusCode === 429)!
   t.equal(refused.headers['retry-after'], '1')
-  t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins in progress from this address; retry shortly' })
+  t.same(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Too many logins in progress from this address; retry shortly', code: 'hash_queue_share_full' })
   t.equal((await bob).statusCode, 200)
 })
 

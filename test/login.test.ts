@@ -37,7 +37,7 @@ t.test('wrong password, unknown user and disabled user get the same 401', async 
   await addUser(app, 'alice', PASSWORD)
   await addUser(app, 'bob', PASSWORD)
   await app.accounts.setDisabledByName('bob', true)
-  const expected = { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials' }
+  const expected = { statusCode: 401, error: 'Unauthorized', message: 'Invalid credentials', code: 'invalid_credentials' }
 
   const wrongPassword = await login(app, 'alice', 'not the password')
   const unknownUser = await login(app, 'mallory', PASSWORD)
@@ -121,7 +121,7 @@ t.test('logins beyond the hashing queue get 503 with Retry-After, not a pile-up'
   t.equal(codes.filter((c) => c === 503).length, 4, 'the rest shed')
   const shed = results.find((r) => r.statusCode === 503)!
   t.equal(shed.headers['retry-after'], '1')
-  t.same(shed.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Too many logins in progress; retry shortly' })
+  t.same(shed.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Too many logins in progress; retry shortly', code: 'hash_queue_full' })
   t.equal((await login(app, 'alice', PASSWORD)).statusCode, 200, 'served again once the storm passed')
 })
 
@@ -134,7 +134,7 @@ t.test('a store that cannot serve is a 503 that says so, not a 500', async (t) =
   const res = await login(app, 'alice', PASSWORD)
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '1')
-  t.same(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The user store is unavailable; retry shortly' })
+  t.same(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'The user store is unavailable; retry shortly', code: 'unavailable' })
   t.ok(lines.some((l) => l.includes('the user store is unavailable')), 'logged for the operator')
   t.notOk(lines.some((l) => l.includes(PASSWORD)), 'without the password')
 })

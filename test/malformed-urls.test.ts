@@ -21,7 +21,7 @@ const MALFORMED: Array<[string, string, string]> = [
   ['a malformed escape on a route that does not exist', 'GET', '/no/such/%zz']
 ]
 
-const MALFORMED_BODY = { statusCode: 400, error: 'Bad Request', message: 'Malformed URL: a %-escape that is not valid UTF-8' }
+const MALFORMED_BODY = { statusCode: 400, error: 'Bad Request', message: 'Malformed URL: a %-escape that is not valid UTF-8', code: 'malformed_url' }
 
 function hasServiceHeaders (t: Test, headers: Record<string, unknown>, what: string) {
   for (const name of SECURITY_HEADERS) t.ok(headers[name], `${what}: ${name}`)
@@ -52,7 +52,7 @@ t.test('a malformed URL: 400 in the service\'s shape, with its headers, an acces
   // Longer than any URL Node's parser takes (16 KiB), so only through inject: over the router's limit.
   const huge = await app.inject({ method: 'DELETE', url: `/me/sessions/${'z'.repeat(20_000)}`, headers: { origin: ORIGIN } })
   t.equal(huge.statusCode, 404, 'a 20,000-character id, over the router\'s limit: 404')
-  t.same(huge.json(), { statusCode: 404, error: 'Not Found', message: 'No such route' }, 'the answer of an unknown route')
+  t.same(huge.json(), { statusCode: 404, error: 'Not Found', message: 'No such route', code: 'not_found' }, 'the answer of an unknown route')
   hasServiceHeaders(t, huge.headers, 'a 20,000-character id')
 })
 
@@ -95,7 +95,7 @@ t.test('the built service under fastify-cli: a malformed URL and a 200-character
   for (const [method, path, message] of [['DELETE', `/me/sessions/${long}`, 'No such session'], ['POST', `/admin/users/${long}/disable`, 'No such user'], ['POST', `/admin/users/${long}/enable`, 'No such user']]) {
     const answer = await rawRequest(port, `${method} ${path} HTTP/1.1\r\nHost: x\r\nOrigin: ${ORIGIN}\r\nAuthorization: Bearer ${admin}\r\nConnection: close\r\n\r\n`)
     t.equal(statusOf(answer), 404, `${method} a 200-character id: 404`)
-    t.same(bodyOf(answer), { statusCode: 404, error: 'Not Found', message }, `${method} a 200-character id: the body of any unknown id`)
+    t.same(bodyOf(answer), { statusCode: 404, error: 'Not Found', message, code: 'not_found' }, `${method} a 200-character id: the body of any unknown id`)
     hasServiceHeaders(t, headersOf(answer), `${method} a 200-character id`)
   }
 
@@ -114,5 +114,5 @@ t.test('a 200-character id, through inject: the 404 of any unknown id (the other
   const { token } = await loginTokens(app, 'alice', PASSWORD)
   const res = await app.inject({ method: 'DELETE', url: `/me/sessions/${'y'.repeat(200)}`, headers: bearer(token) })
   t.equal(res.statusCode, 404)
-  t.same(res.json(), { statusCode: 404, error: 'Not Found', message: 'No such session' })
+  t.same(res.json(), { statusCode: 404, error: 'Not Found', message: 'No such session', code: 'not_found' })
 })

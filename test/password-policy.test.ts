@@ -114,7 +114,7 @@ t.test('a login with a password over 1,024 bytes is 400, the same for any user, 
     answers.push(res.body)
   }
   t.equal(answers[0], answers[1], 'one answer whether the user exists or not')
-  t.same(JSON.parse(answers[0]), { statusCode: 400, error: 'Bad Request', message: 'password must be at most 1024 bytes (UTF-8)' })
+  t.same(JSON.parse(answers[0]), { statusCode: 400, error: 'Bad Request', message: 'password must be at most 1024 bytes (UTF-8)', code: 'validation_failed' })
   const long = 'x'.repeat(1025) // ASCII: the same rule, the same message
   t.equal((await login(app, 'alice', long)).json().message, 'password must be at most 1024 bytes (UTF-8)')
 })

@@ -24,7 +24,7 @@ function auditLines (lines: string[], event: string) {
 // The refusal, whole: status, body, Retry-After within the window.
 function isRefusal (t: Test, res: LightMyRequestResponse, windowSeconds: number, what: string) {
   t.equal(res.statusCode, 429, `${what}: 429`)
-  t.same(res.json(), { statusCode: 429, error: 'Too Many Requests', message: res.json().message }, `${what}: the error body`)
+  t.same(res.json(), { statusCode: 429, error: 'Too Many Requests', message: res.json().message, code: 'rate_limited' }, `${what}: the error body`)
   t.match(res.json().message, /^Too many requests; retry in \d+ (second|minute)s?$/, `${what}: says when`)
   const retryAfter = Number(res.headers['retry-after'])
   t.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= windowSeconds, `${what}: Retry-After ${res.headers['retry-after']} s, within the window`)

@@ -31,7 +31,7 @@ t.test('reuse of a spent refresh token revokes the session: thief and victim bot
 
   const reuse = await refresh(app, stolen.refreshToken)
   t.equal(reuse.statusCode, 401)
-  t.same(reuse.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid refresh token' })
+  t.same(reuse.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid refresh token', code: 'invalid_refresh_token' })
   t.equal((await refresh(app, victim.refreshToken)).statusCode, 401, "the victim's refresh token is dead too")
   t.equal((await greet(app, `Bearer ${victim.token}`)).statusCode, 401, "the victim's access token fails at once")
   t.equal((await greet(app, `Bearer ${stolen.token}`)).statusCode, 401, "the thief's access token fails at once")

@@ -98,7 +98,7 @@ t.test('request.jwtVerify() refuses a logged-out session\'s token, as fastify.au
   t.equal((await app.inject({ method: 'POST', url: '/logout', headers: bearer(token) })).statusCode, 204)
   const after = await app.inject({ method: 'GET', url: '/via-jwt-verify', headers: bearer(token) })
   t.equal(after.statusCode, 401)
-  t.same(after.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token' }, 'the same answer as GET /')
+  t.same(after.json(), { statusCode: 401, error: 'Unauthorized', message: 'Invalid or expired token', code: 'invalid_token' }, 'the same answer as GET /')
   t.match(after.headers['www-authenticate'], /error="invalid_token"/)
   const elsewhere = await app.inject({ method: 'GET', url: '/via-jwt-verify-own-extract', headers: { 'x-access-token': token, ...bearer(token) } })
   t.equal(elsewhere.statusCode, 401, 'a route that takes the token from elsewhere cannot loosen the rules')

@@ -8,9 +8,9 @@ import { migrateUpTo } from '../src/store/migrations.js'
 import { casedSkeletons, KNOWN_SCRIPTS, skeleton, usernameProblem, usernameSkeleton } from '../src/text/usernames.js'
 import { bearer, build, cli, greet, login, loginTokens, PASSWORD, testDatabase, testEnv } from './support/index.js'
 
-const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one' }
+const TAKEN = { statusCode: 409, error: 'Conflict', message: 'Username is already taken or too similar to an existing one', code: 'conflict' }
 const MIXED = (scripts: string) => ({
-  statusCode: 400, error: 'Bad Request', message: `username mixes letters of different scripts (${scripts}): use letters of one script`
+  statusCode: 400, error: 'Bad Request', message: `username mixes letters of different scripts (${scripts}): use letters of one script`, code: 'validation_failed'
 })
 
 const signup = (app: FastifyInstance, username: string) =>
@@ -110,7 +110,7 @@ t.test('a mixed-script name is refused even when nothing looks like it', async (
   }
   const digits = await signup(app, 'سلام\u0661\u06f1')
   t.equal(digits.statusCode, 400)
-  t.same(digits.json(), { statusCode: 400, error: 'Bad Request', message: 'username mixes digits of different numbering systems' })
+  t.same(digits.json(), { statusCode: 400, error: 'Bad Request', message: 'username mixes digits of different numbering systems', code: 'validation_failed' })
   t.same(await names(app), ['admin'])
 })
 
