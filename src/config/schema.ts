@@ -132,11 +132,6 @@ export const ConfigSchema = Type.Object({
       'the password policy, or start-up fails naming `ADMIN_PASSWORD`. Without it and with an empty store, a random ' +
       'password is generated and written to `ADMIN_PASSWORD_FILE`.'
   })),
-  ADMIN_PASSWORD_FILE: Type.String({
-    default: './data/admin-password.txt',
-    minLength: 1,
-    description: 'Where a generated admin password is written (mode 0600).'
-  }),
   // New passwords (README, Passwords): at least this many characters; 15 where the password is the only factor.
   PASSWORD_MIN_LENGTH: Type.Integer({
     default: 8,
@@ -163,6 +158,11 @@ export const ConfigSchema = Type.Object({
     maximum: 30,
     description: 'Seconds to wait for the breached-password API before accepting the password without its answer.'
   }),
+  ADMIN_PASSWORD_FILE: Type.String({
+    default: './data/admin-password.txt',
+    minLength: 1,
+    description: 'Where a generated admin password is written (mode 0600).'
+  }),
   // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1: configuration may raise it, never lower it.
   ARGON2_MEMORY_KIB: Type.Integer({
     default: 19456,
@@ -180,13 +180,6 @@ export const ConfigSchema = Type.Object({
     description: 'Password hashes computed at once; the rest wait, so a login storm cannot take the event loop\'s core. ' +
       'Unset: one less than the cores this process may use, at least one.'
   })),
-  HASH_QUEUE_LIMIT: Type.Integer({
-    default: 1000,
-    minimum: 0,
-    maximum: 100000,
-    description: 'Logins that may wait for a hashing slot; beyond it, 503 with `Retry-After: 1`. One address may hold a ' +
-      'twentieth of it (at least 4), beyond that 429 (README, "Fair hashing").'
-  }),
   SHUTDOWN_GRACE: Type.Integer({
     default: 10,
     minimum: 0,
@@ -241,6 +234,13 @@ export const ConfigSchema = Type.Object({
     minimum: 100,
     maximum: 10000000,
     description: 'Counters kept (in memory, or in Redis), the least recently used forgotten first.'
+  }),
+  HASH_QUEUE_LIMIT: Type.Integer({
+    default: 1000,
+    minimum: 0,
+    maximum: 100000,
+    description: 'Logins that may wait for a hashing slot; beyond it, 503 with `Retry-After: 1`. One address may hold a ' +
+      'twentieth of it (at least 4), beyond that 429 (README, "Fair hashing").'
   }),
   // Per-client-address rate limits (plugins/rate-limit.ts): requests a window, per address and route.
   // README "Rate limits" gives the reasoning behind each default.
