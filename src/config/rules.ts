@@ -1,12 +1,67 @@
 import { BlockList, isIP } from 'node:net'
 import type { Config } from './schema.js'
 
-// Rules between variables, which a schema of independent properties cannot say. Messages name the variable.
+// A rule between variables, or on one variable's value, that a schema of independent properties cannot
+// say. `check` returns the problem (its message names the variable) or undefined; `rule` says the same for
+// docs/configuration.md, "Rules between variables" (scripts/config-reference.ts renders this list).
+export interface ConfigRule {
+  variables: ReadonlyArray<keyof Config>
+  rule: string
+  check: (c: Config) => string | undefined
+}
+
+export const CONFIG_RULES: readonly ConfigRule[] = [
+  {
+    variables: ['JWT_ALGORITHM', 'JWT_SECRET'],
+    rule: '`JWT_SECRET` is required when `JWT_ALGORITHM` is `HS256`: there is no default secret.',
+    check: (c) => c.JWT_ALGORITHM === 'HS256' && c.JWT_SECRET === undefined ? 'env/JWT_SECRET is required when JWT_ALGORITHM is HS256' : undefined
+  },
+  {
+    variables: ['JWT_SECRET', 'JWT_ALGORITHM'],
+    rule: '`JWT_SECRET` is allowed only with `JWT_ALGORITHM=HS256`.',
+    check: (c) => c.JWT_ALGORITHM !== 'HS256' && c.JWT_SECRET !== undefined ? `env/JWT_ALGORITHM must be HS256 when JWT_SECRET is set (it is ${c.JWT_ALGORITHM})` : undefined
+  },
+  {
+    variables: ['DATABASE_URL'],
+    rule: 'A `postgres://` `DATABASE_URL` must parse as a URL (a port in range, a valid host; %-encode special ' +
+      'characters in the password), have a host (or a `?host=` parameter), and hold no `%` in the user or password ' +
+      'that is not a %-escape (write `%` as `%25`). The message never shows the URL.',
+    check: (c) => urlProblem('DATABASE_URL', c.DATABASE_URL)
+  },
+  {
+    variables: ['REDIS_URL'],
+    rule: 'A `REDIS_URL` must parse as a URL with a host, hold no `%` in the user or password that is not a ' +
+      '%-escape, and have as its path a database number (`redis://host:6379/0`) or nothing. The message never shows the URL.',
+    check: (c) => urlProblem('REDIS_URL', c.REDIS_URL)
+  },
+  {
+    variables: ['PUBLIC_URL'],
+    rule: '`PUBLIC_URL` is published: it must parse as a URL, hold no user or password, and be written as a URL parser ' +
+      'writes it (the message gives that spelling), since it is published both as written and as parsed.',
+    check: (c) => publicUrlProblem(c.PUBLIC_URL)
+  },
+  {
+    variables: ['TRUST_PROXY'],
+    rule: '`TRUST_PROXY` must be `false`, `true`, a hop count (1 to 10), or a comma-separated list of IP addresses, ' +
+      'CIDRs (a prefix length of 1 to 32 for IPv4, 1 to 128 for IPv6; a `/0` is refused: say `true`) and the names `loopback`, ' +
+      '`linklocal`, `uniquelocal`, with no empty entry.',
+    check: (c) => trustProxyProblem(c.TRUST_PROXY)
+  },
+  {
+    variables: ['CORS_ORIGINS'],
+    rule: '`CORS_ORIGINS` must be a comma-separated list of exact origins as browsers send them: ' +
+      '`http(s)://host[:port]`, lower case, no path and no trailing slash (the message suggests the origin meant).',
+    check: (c) => corsOriginsProblem(c.CORS_ORIGINS)
+  }
+]
+
+// The first rule the configuration breaks, in CONFIG_RULES' order. Messages name the variable.
 export function configProblem (c: Config): string | undefined {
-  if (c.JWT_ALGORITHM === 'HS256' && c.JWT_SECRET === undefined) return 'env/JWT_SECRET is required when JWT_ALGORITHM is HS256'
-  if (c.JWT_ALGORITHM !== 'HS256' && c.JWT_SECRET !== undefined) return `env/JWT_ALGORITHM must be HS256 when JWT_SECRET is set (it is ${c.JWT_ALGORITHM})`
-  return urlProblem('DATABASE_URL', c.DATABASE_URL) ?? urlProblem('REDIS_URL', c.REDIS_URL) ?? publicUrlProblem(c.PUBLIC_URL) ??
-    trustProxyProblem(c.TRUST_PROXY) ?? corsOriginsProblem(c.CORS_ORIGINS)
+  for (const { check } of CONFIG_RULES) {
+    const problem = check(c)
+    if (problem !== undefined) return problem
+  }
+  return undefined
 }
 
 // A server URL that its client library could not parse (a port out of range, a bad host) would stop the
