@@ -33,3 +33,17 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES
 export const ERROR_CODE_NAMES = Object.keys(ERROR_CODES) as ErrorCode[]
+
+// Fastify's own refusals (and its plugins'), by their code, in the service's table. A client error whose
+// code is not here is answered by its status (STATUS_CODE_OF); one with a status the table has no code
+// for, as a plain 400 `bad_request` (logged: it means this list needs a line).
+export const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_VALIDATION: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_NOT_FOUND: 'not_found'
+}
+export const STATUS_CODE_OF: Partial<Record<number, ErrorCode>> = { 400: 'bad_request', 404: 'not_found', 408: 'request_timeout', 413: 'payload_too_large', 415: 'unsupported_media_type', 431: 'headers_too_large' }

@@ -24,7 +24,7 @@ interface Document {
   info: { title: string, version: string }
   servers?: Array<{ url: string }>
   paths: Record<string, Record<string, Operation>>
-  components: { securitySchemes?: Record<string, { type: string, scheme?: string }> }
+  components: { securitySchemes?: Record<string, { type: string, scheme?: string }>, schemas?: Record<string, Schema> }
 }
 
 // The HTTP contract (docs/http-api.md, "HTTP contract"): every status each route can send. Routes' own
@@ -60,12 +60,14 @@ async function documentOf (app: FastifyInstance): Promise<Document> {
   return res.json()
 }
 
-// The enum of `code` in an error answer's schema (one branch of it, for /health/ready's 503).
-interface Schema { properties?: { code?: { enum?: string[] } }, anyOf?: Schema[] }
-function errorCodesOf (answer: Operation['responses'][string]): string[] | undefined {
+// The enum of `code` in an error answer's schema (one branch of it, for /health/ready's 503), through a
+// $ref to the document's components.
+interface Schema { properties?: { code?: { enum?: string[] } }, anyOf?: Schema[], $ref?: string }
+function errorCodesOf (doc: Document, answer: Operation['responses'][string]): string[] | undefined {
+  const resolve = (s: Schema): Schema => s.$ref === undefined ? s : (doc.components.schemas?.[s.$ref.replace('#/components/schemas/', '')] ?? s)
   const schema = answer.content?.['application/json'] as { schema?: Schema } | undefined
   const branches = schema?.schema?.anyOf ?? (schema?.schema ? [schema.schema] : [])
-  return branches.map((b) => b.properties?.code?.enum).find((e) => e !== undefined)
+  return branches.map((b) => resolve(b).properties?.code?.enum).find((e) => e !== undefined)
 }
 
 // "GET /me/sessions/{id}" for Fastify's "/me/sessions/:id".
@@ -100,7 +102,7 @@ t.test('the document is valid OpenAPI 3 and lists every registered route, with e
     for (const [code, answer] of Object.entries(op.responses)) {
       if (code === '429' || code === '503') t.ok(answer.headers?.['Retry-After'], `${key} ${code} documents Retry-After`)
       t.ok(answer.description && answer.description !== 'Default Response', `${key} ${code} says what it means`)
-      if (Number(code) >= 400) t.same(errorCodesOf(answer), ERROR_CODE_NAMES, `${key} ${code}: the error body's code, an enum of the table's codes`)
+      if (Number(code) >= 400) t.same(errorCodesOf(doc, answer), ERROR_CODE_NAMES, `${key} ${code}: the error body's code, an enum of the table's codes`)
     }
   }
   t.notMatch(JSON.stringify(doc), /Default Response/, 'no answer is described as "Default Response"')

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http'
-import { ERROR_CODES, type ErrorCode } from '../error-codes.js'
+import { ERROR_CODES, FRAMEWORK_CODES, STATUS_CODE_OF, type ErrorCode } from '../error-codes.js'
 
 // An error whose message is safe to show the client, answered with its code's status (src/error-codes.ts).
 // Anything else that escapes a handler is a 500 `internal` with a generic message.
@@ -50,20 +50,7 @@ export function errorBody (code: ErrorCode, message: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
 }
 
-// Fastify's own refusals (and its plugins'), by their code, in the service's table. A client error whose
-// code is not here is answered by its status (STATUS_CODE_OF); one with a status the table has no code
-// for, as a plain 400 `bad_request` (logged: it means this list needs a line).
-const FRAMEWORK_CODES: Record<string, ErrorCode> = {
-  FST_ERR_VALIDATION: 'validation_failed',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-  FST_ERR_NOT_FOUND: 'not_found'
-}
-const STATUS_CODE_OF: Partial<Record<number, ErrorCode>> = { 400: 'bad_request', 404: 'not_found', 408: 'request_timeout', 413: 'payload_too_large', 415: 'unsupported_media_type', 431: 'headers_too_large' }
-
+// Fastify's own refusal, by its code or else its status, in the table (undefined: no code for it).
 export function frameworkErrorCode (code: unknown, statusCode: number): ErrorCode | undefined {
   return (typeof code === 'string' ? FRAMEWORK_CODES[code] : undefined) ?? STATUS_CODE_OF[statusCode]
 }

@@ -5,7 +5,7 @@ import { PASSWORD_MAX_BYTES } from '../passwords/policy.js'
 // Payload schemas of the HTTP surface, one place each.
 // Every error body: the status, its reason phrase, a message for people, and a stable code for programs
 // (one of src/error-codes.ts's, listed as an enum: the OpenAPI document shows them all).
-export const ErrorCodeSchema = Type.Unsafe<ErrorCode>({ type: 'string', enum: ERROR_CODE_NAMES, description: 'what went wrong, for programs: stable, one of the codes in docs/errors.md' })
+const ErrorCodeSchema = Type.Unsafe<ErrorCode>({ type: 'string', enum: ERROR_CODE_NAMES, description: 'what went wrong, for programs: stable, one of the codes in docs/errors.md' })
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
   error: Type.String(),

@@ -17,4 +17,3 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   helmet(options)({} as never, res as never, () => {})
   return headers
 }
-
