@@ -2,6 +2,7 @@
 // its status, in the one error shape. The last test checks that this file asserted every code the table
 // has: a code added to the table without a test here fails it.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { STATUS_CODES } from 'node:http'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { ERROR_CODE_NAMES, ERROR_CODES, type ErrorCode } from '../src/error-codes.js'
@@ -10,7 +11,6 @@ import { HEADERS_TIMEOUT_MS } from '../src/http/server-options.js'
 import { addUser, bearer, build, buildWithLogs, greet, LOGIN_BURSTS, loginTokens, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 const asserted = new Set<ErrorCode>()
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }
 
 // The answer has the code's status, and a body of exactly the error shape with that code.
 function hasCode (t: Test, status: number, body: unknown, code: ErrorCode, what: string) {
@@ -19,7 +19,7 @@ function hasCode (t: Test, status: number, body: unknown, code: ErrorCode, what:
   t.same(Object.keys(b).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: the error shape, nothing else`)
   t.equal(b.code, code, `${what}: code ${code}`)
   t.equal(b.statusCode, status, `${what}: statusCode in the body`)
-  t.equal(b.error, STATUS_TEXT[status], `${what}: error is the status's reason phrase`)
+  t.equal(b.error, STATUS_CODES[status], `${what}: error is the status's reason phrase`)
   t.type(b.message, 'string')
   asserted.add(code)
 }
@@ -59,6 +59,19 @@ t.test('refusals of the request itself: JSON, media type, size, validation, URL,
   injected(t, await app.inject({ method: 'GET', url: '/%FF' }), 'malformed_url', 'a %-escape that is not UTF-8')
   injected(t, await app.inject({ method: 'GET', url: '/no/such/route' }), 'not_found', 'an unknown route')
   injected(t, await app.inject({ method: 'DELETE', url: '/' }), 'not_found', 'a known path with a method it does not take')
+})
+
+t.test('the documentation page\'s file server: a path it will not serve, a range outside a file, a failed precondition', async (t) => {
+  const app = await build(t)
+  const file = '/docs/static/swagger-ui.css'
+  t.equal((await app.inject({ method: 'GET', url: file })).statusCode, 200, 'the file is served')
+  // Sent raw: inject and fetch would resolve the %-encoded dots before sending.
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const climbing = rawAnswer(await raw(port, 'GET /docs/static/%2e%2e/%2e%2e/package.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+  hasCode(t, climbing.status, climbing.body, 'forbidden', 'a path that climbs out of the folder')
+  injected(t, await app.inject({ method: 'GET', url: file, headers: { range: 'bytes=99999999-' } }), 'range_not_satisfiable', 'a range past the end of the file')
+  injected(t, await app.inject({ method: 'GET', url: file, headers: { 'if-match': '"not-its-etag"' } }), 'precondition_failed', 'If-Match with another ETag')
 })
 
 t.test('tokens, credentials and roles', async (t) => {
