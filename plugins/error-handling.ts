@@ -48,6 +48,13 @@ export default fp(async function errorHandling (fastify) {
       reply.header('retry-after', String(err.retryAfterSeconds))
       return send(err.errorCode, err.message)
     }
+    if (request.raw.readableAborted) {
+      // The client went away before its body arrived. Node reports it as ECONNRESET, the code of a lost
+      // database connection too: said as what it is, at debug (anyone can cause one a request), and the
+      // answer goes nowhere. Before the store's check, which would read it as an outage.
+      request.log.debug({ code: err.code }, 'the client aborted its request')
+      return send('bad_request', 'The request was aborted')
+    }
     if (isStoreUnavailable(err)) {
       // An outage makes one of these a request: a warning with the reason, not an error with a stack.
       request.log.warn({ code: err.code, reason: err.message }, 'the user store is unavailable')

@@ -77,3 +77,29 @@ t.test('headers logged by hand are censored by the same allow-list, whatever the
   t.equal(logged?.headers?.Authorization, '[redacted]')
   for (const secret of [...Object.values(values), 'secret-capitalised', 'secret-cookie']) t.notOk(lines.find((l) => l.includes(secret)), `${secret} absent`)
 })
+
+// A client that sends part of a body and goes away is the client's doing: Node reports it as an aborted
+// request (code ECONNRESET, like a lost database connection), which must not read as a store outage — one
+// warning a request, that anyone could cause, would bury real outages and trip the alerts on them.
+t.test('a client that aborts its body is not logged as the store being unavailable', async (t) => {
+  const { connect } = await import('node:net')
+  const { app, lines } = await buildWithLogs(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const started = lines.length // the start's own lines (the generated admin password's warning) are not the subject
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write('POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{')
+        setTimeout(() => socket.destroy(), 50)
+      })
+      socket.on('close', () => resolve())
+      socket.on('error', () => {})
+    })
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const store = lines.slice(started).filter((l) => l.includes('the user store is unavailable'))
+  t.same(store, [], 'no store warning for an aborted request')
+  const loud = lines.slice(started).filter((l) => /"level":(40|50|60)/.test(l))
+  t.same(loud.map((l) => l.slice(0, 300)), [], 'nor any warning or error: the client went away')
+})

@@ -354,7 +354,7 @@ t.test('two Authorization headers: refused (404) whichever comes first, as the p
     ]) {
       const answer = await send(headers)
       t.match(answer, /^HTTP\/1.1 404/, `${what}, ${name}: 404`)
-      t.match(answer, /\{"statusCode":404,"error":"Not Found","message":"No such route"\}$/, `${what}, ${name}: the answer of a route that does not exist`)
+      t.match(answer, /\{"statusCode":404,"error":"Not Found","message":"No such route","code":"not_found"\}$/, `${what}, ${name}: the answer of a route that does not exist`)
       t.notMatch(answer, /auth_service_/, `${what}, ${name}: no metrics`)
     }
   }
