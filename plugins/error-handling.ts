@@ -11,6 +11,8 @@ import { isStoreUnavailable } from '../src/store/database.js'
 const CHALLENGE = 'Bearer realm="auth-service"'
 const INVALID_TOKEN_CHALLENGE = CHALLENGE + ', error="invalid_token"'
 
+const mediaType = (header: string | undefined) => header === undefined ? '(none)' : header.split(';')[0].trim().slice(0, 100)
+
 // @fastify/jwt's own refusals (request.jwtVerify()): FST_JWT_* and fast-jwt's FAST_JWT_* codes.
 const isJwtPluginError = (err: FastifyError) => typeof err.code === 'string' && /^(FST|FAST)_JWT_/.test(err.code)
 
@@ -92,8 +94,9 @@ export default fp(async function errorHandling (fastify) {
       request.log.warn({ statusCode, code: err.code }, 'a client error with no code in src/error-codes.ts: answered 400 bad_request')
       return send('bad_request', 'Bad Request')
     }
+    // The media type only, and at most 100 characters of it: the header is the client's, up to 16 KiB.
     const message = code === 'unsupported_media_type'
-      ? `Content-Type ${request.headers['content-type'] ?? '(none)'} is not supported; send application/json`
+      ? `Content-Type ${mediaType(request.headers['content-type'])} is not supported; send application/json`
       : err.message
     request.log.debug({ statusCode, code: err.code }, message) // the access line says the status at info
     return send(code, message)

@@ -17,7 +17,7 @@ const asList = (value: unknown): unknown[] => value === undefined ? [] : Array.i
 // bearerAuth). Hidden routes (schema.hide: the docs page's files, the CORS preflight) are left alone.
 //
 // The schemas are the route's response schemas at run time too: these answers are serialized by them, in
-// the same shape {statusCode, error, message} (under-pressure's 503 sets its own serializer).
+// the same shape {statusCode, error, message, code} (under-pressure's 503 sets its own serializer).
 export default fp(async function routeContract (fastify) {
   const bodyLimitKiB = Math.round(fastify.initialConfig.bodyLimit! / 1024)
 
@@ -46,7 +46,7 @@ export default fp(async function routeContract (fastify) {
     if (config?.rateLimit !== undefined) common[429] = 'Too many requests from this address; retry after Retry-After seconds'
     common[503] = !pressured
       ? 'The service is shutting down; retry after Retry-After seconds'
-      : `The service cannot answer now${started ? ' (still starting,' : ' ('} overloaded, its store unreachable, or shutting down); retry after Retry-After seconds`
+      : `The service cannot answer now (${started ? 'still starting, ' : ''}overloaded, its store unreachable, or shutting down); retry after Retry-After seconds`
 
     const own = (schema.response ?? {}) as Record<string, unknown>
     const response: Record<string, unknown> = {}

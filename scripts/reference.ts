@@ -171,8 +171,8 @@ export function renderErrorReference ({ codes, framework, byStatus }: ErrorSourc
     'and its status: codes are added, never renamed or reused. Each code has one status; a status may have',
     'several codes (a 429 is the per-address rate limit, the account throttle, or the address\'s share of the',
     'hashing queue). The OpenAPI document (`/docs/json`) lists the codes as the `code` enum of every error',
-    'answer. Answers with 429 and 503 come with `Retry-After`; 401s with a `WWW-Authenticate: Bearer`',
-    'challenge. (One 503 is not an error body: `GET /health/ready` answers a health report, `{status: "not',
+    'answer. Answers with 429 and 503 come with `Retry-After`; `missing_token` and `invalid_token` with a',
+    '`WWW-Authenticate: Bearer` challenge. (One 503 is not an error body: `GET /health/ready` answers a health report, `{status: "not',
     'ready", reasons}`, for load balancers; see [Start-up, health and',
     'shutdown](operations.md#start-up-health-and-shutdown).)',
     '',
@@ -209,9 +209,12 @@ export function renderErrorReference ({ codes, framework, byStatus }: ErrorSourc
     'Any other refusal of Fastify\'s is answered by its status: ' +
       Object.entries(byStatus).map(([status, ours]) => `${status} ${code(ours ?? '')}`).join(', ') +
       '. One with a status that has no code here is answered 400 `bad_request` and logged as an error (it',
-    'means this map needs a line). What Node\'s HTTP parser refuses (a request that is not HTTP, a request line',
-    'and headers over 16 KiB, a request that does not arrive within the timeouts) is answered on the socket',
-    'with `bad_request`, `headers_too_large` or `request_timeout` and the connection closed.'
+    'means this map needs a line). What Node refuses before Fastify sees it is answered by the server itself',
+    '(`src/http/outside-fastify.ts`), in the same shape with the security headers, and the connection',
+    'closed: a request that is not HTTP `bad_request`, a request line and headers over 16 KiB',
+    '`headers_too_large`, a request that does not arrive within the timeouts `request_timeout`, an HTTP/1.1',
+    'request without `Host` `bad_request`, an `Expect` other than `100-continue` `expectation_failed`, and',
+    '`CONNECT` (the service is no proxy) `not_found`.'
   )
   return lines.join('\n') + '\n'
 }

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { ERROR_CODE_NAMES, ERROR_CODES, type ErrorCode } from '../src/error-codes.js'
 import { draining } from '../src/http/draining.js'
 import { HEADERS_TIMEOUT_MS } from '../src/http/server-options.js'
-import { addUser, bearer, build, buildWithLogs, greet, LOGIN_BURSTS, loginTokens, PASSWORD, testEnv, tokenFor } from './support/index.js'
+import { addUser, bearer, build, buildWithLogs, greet, holdEventLoop, LOGIN_BURSTS, loginTokens, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 const asserted = new Set<ErrorCode>()
 
@@ -53,6 +53,9 @@ t.test('refusals of the request itself: JSON, media type, size, validation, URL,
   injected(t, await post(app, '/login', { username: 'alice' }), 'validation_failed', 'a body without the password')
   injected(t, await post(app, '/login', { username: 'alice', password: 'x', extra: 1 }), 'validation_failed', 'an unknown field')
   injected(t, await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'text/plain' }, payload: 'hello' }), 'unsupported_media_type', 'text/plain')
+  const long = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': `text/${'x'.repeat(5000)}; boundary=secret` }, payload: 'hello' })
+  injected(t, long, 'unsupported_media_type', 'a 5 KB media type')
+  t.ok(long.json().message.length < 200 && !long.body.includes('boundary'), 'the message names the media type, cut short, and not its parameters')
   injected(t, await post(app, '/login', { username: 'a', password: 'b' }, { 'content-type': 'application/json; charset=latin1' }), 'unsupported_media_type', 'JSON in latin-1')
   injected(t, await post(app, '/login', { username: 'a', password: 'b'.repeat(20_000) }), 'payload_too_large', 'a 20 KB body')
   injected(t, await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/json', 'content-length': '100' }, payload: '{}' }), 'bad_request', 'a body shorter than its Content-Length')
@@ -143,12 +146,7 @@ t.test('unavailable: starting, a lost store, overload, shutting down', async (t)
 
   const pressed = await build(t, testEnv(t, { MAX_EVENT_LOOP_DELAY: '100' }))
   const base = await pressed.listen({ port: 0, host: '127.0.0.1' })
-  const end = Date.now() + 2000
-  while (Date.now() < end) {
-    const stop = Date.now() + 300
-    while (Date.now() < stop) { /* the event loop is held */ }
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+  await holdEventLoop(2000)
   const overloaded = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
   hasCode(t, overloaded.status, await overloaded.json(), 'overloaded', 'a request while the event loop lags')
 
@@ -179,6 +177,8 @@ t.test('a draining server answers new requests shutting_down, with Retry-After a
   hasCode(t, res.status, await res.json(), 'shutting_down', 'a new request while draining')
   t.equal(res.headers.get('retry-after'), '1')
   t.equal(res.headers.get('connection'), 'close')
+  t.equal(res.headers.get('x-content-type-options'), 'nosniff', 'with the security headers')
+  t.equal(res.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'")
 })
 
 t.test('what Node\'s HTTP parser refuses: the same shape and code, with the security headers', async (t) => {
@@ -196,6 +196,21 @@ t.test('what Node\'s HTTP parser refuses: the same shape and code, with the secu
   const started = Date.now()
   const slow = rawAnswer(await raw(port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ', { trickle: true }))
   hasCode(t, slow.status, slow.body, 'request_timeout', `headers trickled for ${Date.now() - started} ms (headersTimeout ${HEADERS_TIMEOUT_MS})`)
+})
+
+t.test('what Node itself would refuse (no Host, an unmet Expect, CONNECT): the same shape and code', async (t) => {
+  const app = await build(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const noHost = rawAnswer(await raw(port, 'GET /health/live HTTP/1.1\r\nConnection: close\r\n\r\n'))
+  hasCode(t, noHost.status, noHost.body, 'bad_request', 'HTTP/1.1 without a Host header')
+  t.match(noHost.head, /x-content-type-options: nosniff/i, 'with the security headers')
+  t.match(await raw(port, 'GET /health/live HTTP/1.0\r\n\r\n'), /^HTTP\/1.1 200 /, 'HTTP/1.0 may leave Host out')
+  const expect = rawAnswer(await raw(port, 'POST /login HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'))
+  hasCode(t, expect.status, expect.body, 'expectation_failed', 'Expect: bogus')
+  t.match(expect.head, /content-security-policy: default-src 'none'/i)
+  const tunnel = rawAnswer(await raw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'))
+  hasCode(t, tunnel.status, tunnel.body, 'not_found', 'CONNECT: the service is no proxy')
 })
 
 t.test('internal: a failure inside the service says nothing of it', async (t) => {

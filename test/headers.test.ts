@@ -2,7 +2,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { addUser, bearer, build, greet, httpCall, PASSWORD, testEnv, tokenFor } from './support/index.js'
+import { addUser, bearer, build, greet, holdEventLoop, httpCall, PASSWORD, testEnv, tokenFor } from './support/index.js'
 
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
 
@@ -55,12 +55,7 @@ t.test('security headers on 503 answers: starting, and under pressure', async (t
 
   const app = await build(t, testEnv(t, { MAX_EVENT_LOOP_DELAY: '100' }))
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  const end = Date.now() + 2000
-  while (Date.now() < end) {
-    const stop = Date.now() + 300
-    while (Date.now() < stop) { /* the event loop is held */ }
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+  await holdEventLoop(2000)
   const pressed = await fetch(`${base}/health/ready`)
   t.equal(pressed.status, 503, 'under pressure')
   hasSecurityHeaders(t, Object.fromEntries(pressed.headers), 'under pressure (503)')

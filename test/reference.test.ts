@@ -37,7 +37,7 @@ t.test('the check catches a description changed without regenerating', async (t)
   t.match(checkReference(REFERENCE_PATH, drifted), /docs\/configuration\.md is out of date .*npm run docs/)
 
   // --check against a page that says something else than the schema: exit 1, naming the file.
-  const dir = mkdtempSync(join(tmpdir(), 'config-reference-'))
+  const dir = mkdtempSync(join(tmpdir(), 'reference-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const tampered = join(dir, 'configuration.md')
   const line = committed.split('\n').find((l) => l.startsWith('| `JWT_ISSUER` |'))

@@ -3,7 +3,7 @@ import type { Config } from './schema.js'
 
 // A rule between variables, or on one variable's value, that a schema of independent properties cannot
 // say. `check` returns the problem (its message names the variable) or undefined; `rule` says the same for
-// docs/configuration.md, "Rules between variables" (scripts/config-reference.ts renders this list).
+// docs/configuration.md, "Rules between variables" (scripts/reference.ts renders this list).
 export interface ConfigRule {
   variables: ReadonlyArray<keyof Config>
   rule: string

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 
 // The one description of the service's configuration: @fastify/env validates process.env against it,
 // the CLI does the same through env-schema, and `Static` makes it the type of `fastify.config`. Each
-// variable's `description` is its entry in docs/configuration.md (scripts/config-reference.ts writes the
+// variable's `description` is its entry in docs/configuration.md (scripts/reference.ts writes the
 // page from this file and src/config/rules.ts): change a description here, then run `npm run docs`.
 
 // The longest access-token lifetime the configuration allows (ACCESS_TOKEN_TTL's maximum).

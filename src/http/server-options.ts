@@ -1,13 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { createServer, maxHeaderSize } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { loadServerSettings } from '../config/load.js'
 import type { TrustProxy } from '../config/rules.js'
 import { draining, trackConnections } from './draining.js'
 import { AccessLog, CREDENTIAL_SERIALIZERS, lazyChildLogger } from './logging.js'
 import { errorBody } from './errors.js'
+import { clientError, expectationFailed, refuse, refusedForNoHost, refuseConnect } from './outside-fastify.js'
 import { ROUTER_REFUSED_PATH, routerRefusals } from './router-refusals.js'
-import { JSON_API, securityHeaders } from './security-headers.js'
 
 // Node's HTTP timeouts. requestTimeout bounds the time to receive a whole request (headers and body,
 // 16 KiB at most), headersTimeout the headers alone; neither applies once the request has arrived, so a
@@ -35,10 +34,6 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
     typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === false
 }
 
-// What a server that is shutting down answers to a new request (see plugins/shutdown.ts): Fastify's own
-// 503 on closing has no Retry-After.
-const DRAINING_BODY = JSON.stringify(errorBody('shutting_down', 'The service is shutting down; retry shortly'))
-
 // The router takes a path parameter of any length (its default refuses one over 100 characters with a raw
 // 414 of its own, before any hook): an id is unknown (404) whatever its length, answered by its route. No
 // URL can be longer than Node's header limit, so no parameter exceeds this; no route has a regular
@@ -62,26 +57,6 @@ function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: Fas
   request.server.routing(raw, reply.raw)
 }
 
-// What Node's HTTP parser could not read, or not in time, never reaches Fastify: the server answers it on
-// the socket and closes it. Fastify's own handler answers in its shape without a code or the security
-// headers; this one in the service's (src/error-codes.ts), with the JSON API's headers. A reset connection
-// has nobody to answer.
-const SECURITY_HEADERS = Object.entries(securityHeaders(JSON_API)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-function clientError (err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const body = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? errorBody('request_timeout', 'The request did not arrive in time')
-    : err.code === 'HPE_HEADER_OVERFLOW'
-      ? errorBody('headers_too_large', `The request line and headers are larger than ${maxHeaderSize / 1024} KiB`)
-      : errorBody('bad_request', 'The request is not well-formed HTTP')
-  const json = JSON.stringify(body)
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${body.statusCode} ${body.error}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(json)}\r\ncache-control: no-store\r\n${SECURITY_HEADERS}connection: close\r\n\r\n${json}`)
-  }
-  socket.destroy(err)
-}
-
 // TRUST_PROXY (docs/security.md, "Client addresses behind a proxy") is a server option: which peers may tell us the
 // client's address in X-Forwarded-For, and so whose address request.ip (the rate limits' key) is. Read from
 // the environment now, when fastify-cli imports this module (after loading .env). A bad value is not thrown
@@ -101,10 +76,16 @@ const trustProxy = ((): TrustProxy => {
 export const options: FastifyServerOptions = {
   ...(trustProxy !== false && { trustProxy }),
   serverFactory: (handler, applied) => {
-    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
+    // A new request while the server drains (plugins/shutdown.ts) is answered 503 with Retry-After
+    // (Fastify's own 503 on closing has none); one Node would refuse, in the service's shape
+    // (src/http/outside-fastify.ts).
+    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000, requireHostHeader: false }, (req, res) => {
+      if (refusedForNoHost(req, res)) return
       if (!draining.has(server)) return handler(req, res)
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', connection: 'close' }).end(DRAINING_BODY)
+      refuse(res, 'shutting_down', 'The service is shutting down; retry shortly', { 'retry-after': '1' })
     })
+    server.on('checkExpectation', expectationFailed)
+    server.on('connect', refuseConnect)
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
     trackConnections(server) // a shutdown answers every request it accepted (src/http/draining.ts)
     // Fastify hands the factory the options it was given, as it will use them: the app starts only if

@@ -17,3 +17,14 @@ export async function within (t: Test, limitMs: number, what: string, check: () 
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+// Holds the event loop in 300 ms blocks for `ms`, yielding between them, so that @fastify/under-pressure
+// (MAX_EVENT_LOOP_DELAY below 300) samples a lagging loop and answers 503 `overloaded`.
+export async function holdEventLoop (ms = 2000): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const stop = Date.now() + 300
+    while (Date.now() < stop) { /* the event loop is held */ }
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
