@@ -214,7 +214,9 @@ export function renderErrorReference ({ codes, framework, byStatus }: ErrorSourc
     'closed: a request that is not HTTP `bad_request`, a request line and headers over 16 KiB',
     '`headers_too_large`, a request that does not arrive within the timeouts `request_timeout`, an HTTP/1.1',
     'request without `Host` `bad_request`, an `Expect` other than `100-continue` `expectation_failed`, and',
-    '`CONNECT` (the service is no proxy) `not_found`.'
+    '`CONNECT` (the service is no proxy) `not_found`. Fastify\'s router never answers its 414 here: it takes',
+    'a path parameter of any length (an id it does not know is `not_found`), and a URL too long for Node is',
+    '`headers_too_large`.'
   )
   return lines.join('\n') + '\n'
 }
