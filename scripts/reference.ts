@@ -15,7 +15,7 @@
 // The output depends on nothing but those sources: no date, no machine.
 import type { TObject, TSchema } from '@sinclair/typebox'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { basename, join, relative, resolve } from 'node:path'
+import { basename, isAbsolute, join, relative, resolve } from 'node:path'
 import { CONFIG_RULES, type ConfigRule } from '../src/config/rules.ts'
 import { ConfigSchema, READ_BY_FASTIFY_CLI, UNSET_MEANS, type OutsideVariable } from '../src/config/schema.ts'
 import { ERROR_CODES, FRAMEWORK_CODES, STATUS_CODE_OF } from '../src/error-codes.ts'
@@ -232,7 +232,9 @@ export const PAGES = [
 
 // --check: undefined when `file` holds what would be written, else the message (naming the file).
 export function checkReference (file: string, expected = renderConfigReference(CURRENT), sources = PAGES[0].sources): string | undefined {
-  const shown = relative(process.cwd(), file) || file
+  // Relative to the working directory when inside it (npm run lint: docs/errors.md), else as given.
+  const inside = relative(process.cwd(), file)
+  const shown = inside === '' || inside.startsWith('..') || isAbsolute(inside) ? file : inside
   let actual: string
   try {
     actual = readFileSync(file, 'utf8')
