@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
 // Servers on one core, load generators on another, where the machine has two and taskset exists.
@@ -51,4 +52,13 @@ export function rssMegabytes (pid: number): number {
   const status = spawnSync('cat', [`/proc/${pid}/status`]).stdout.toString()
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
   return kb / 1024
+}
+
+// Seconds of CPU (user + system) a process has used so far, from /proc/PID/stat (fields 14 and 15, in clock
+// ticks; the command name in field 2 may hold spaces, so fields are counted after its closing parenthesis).
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100
+export function cpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
 }
