@@ -1,7 +1,7 @@
 import type { onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { HelmetOptions } from 'helmet'
-import { JSON_API, securityHeaders } from '../src/http/security-headers.js'
+import { JSON_API, PAGE, securityHeaders } from '../src/http/security-headers.js'
 
 declare module 'fastify' {
   interface RouteShorthandOptions {
@@ -25,7 +25,7 @@ declare module 'fastify' {
 // A route-level onRequest hook giving one route its own headers (helmet's options laid over the JSON
 // API's), computed once; it runs after the plugin's own hook and replaces what that set.
 export function ownSecurityHeaders (options: HelmetOptions): onRequestHookHandler {
-  const set = securityHeaders({ ...JSON_API, ...options } as HelmetOptions)
+  const set = securityHeaders({ ...PAGE, ...options } as HelmetOptions)
   const drop = Object.keys(securityHeaders(JSON_API)).filter((name) => !(name in set))
   return function routeSecurityHeaders (_request, reply, done) {
     for (const name of drop) reply.removeHeader(name)

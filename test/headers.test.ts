@@ -6,21 +6,23 @@ import { addUser, bearer, build, greet, holdEventLoop, httpCall, PASSWORD, testE
 
 const limitsAppPath = join(import.meta.dirname, 'fixtures', 'limits-app.ts')
 
+// A JSON API answer's headers: OWASP's REST Security Cheat Sheet's set (docs/security.md, "Security
+// headers"), and none of helmet's headers for documents a browser renders.
 const SECURITY_HEADERS: Record<string, string | RegExp> = {
   'content-security-policy': "default-src 'none';frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'strict-transport-security': /^max-age=\d+/,
-  'referrer-policy': 'no-referrer',
-  'cross-origin-resource-policy': 'same-origin',
-  'cross-origin-opener-policy': 'same-origin'
+  'strict-transport-security': /^max-age=\d+/
 }
+const DOCUMENT_HEADERS = ['referrer-policy', 'cross-origin-resource-policy', 'cross-origin-opener-policy', 'origin-agent-cluster',
+  'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']
 
 function hasSecurityHeaders (t: Test, headers: Record<string, unknown>, what: string) {
   for (const [name, expected] of Object.entries(SECURITY_HEADERS)) {
     if (typeof expected === 'string') t.equal(headers[name], expected, `${what}: ${name}`)
     else t.match(headers[name], expected, `${what}: ${name}`)
   }
+  t.same(DOCUMENT_HEADERS.filter((name) => name in headers), [], `${what}: no header for rendered documents`)
 }
 
 const login = (app: FastifyInstance, payload: unknown, headers: Record<string, string> = {}) =>
@@ -84,6 +86,18 @@ t.test('a route may set its own Content-Security-Policy; the others keep the str
   t.equal(page.headers['content-security-policy'], "default-src 'self';frame-ancestors 'none'", 'its own policy')
   t.equal(page.headers['x-content-type-options'], 'nosniff', 'the other headers still')
   hasSecurityHeaders(t, (await app.inject({ method: 'GET', url: '/health/live' })).headers, 'another route')
+})
+
+t.test('the documentation page, a document a browser renders, has helmet\'s headers for documents too', async (t) => {
+  const app = await build(t)
+  const page = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-type'], /^text\/html/)
+  for (const [name, value] of Object.entries({ 'referrer-policy': 'no-referrer', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-resource-policy': 'same-origin', 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' })) {
+    t.equal(page.headers[name], value, `the page: ${name}`)
+  }
+  t.match(page.headers['content-security-policy'], /script-src/, 'with its own policy')
+  hasSecurityHeaders(t, (await app.inject({ method: 'GET', url: '/docs/json' })).headers, 'the OpenAPI document (JSON)')
 })
 
 const LISTED = 'https://app.example.com'

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { answering, addUser, bearer, buildWithLogs, freePort, loginTokens, PASSWORD, startService, testEnv } from './support/index.js'
 
 const ORIGIN = 'https://app.example.com'
-const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security', 'referrer-policy', 'cross-origin-resource-policy']
+const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security']
 
 // Each malformed URL, with what is wrong with it.
 const MALFORMED: Array<[string, string, string]> = [

@@ -13,7 +13,7 @@ import { addUser, bearer, buildWithLogs, login, loginTokens, PASSWORD, testEnv }
 
 const routeListApp = join(import.meta.dirname, 'fixtures', 'route-list-app.ts')
 
-const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security', 'referrer-policy']
+const SECURITY_HEADERS = ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'strict-transport-security']
 
 // Ids as they appear in a URL (percent-encoded where they must be), each with what it is.
 const IDS: Array<[string, string]> = [
