@@ -13,7 +13,7 @@ declare module 'fastify' {
 }
 
 // Metrics for Prometheus (docs/operations.md, "Metrics"). Per request: one histogram observation when the answer has
-// been sent. Security events: counted from the audit record, where each is recorded once. The rest is read
+// been sent (by the log controller, through `observeResponse`). Security events: counted from the audit record, where each is recorded once. The rest is read
 // when Prometheus scrapes.
 export default fp(async function metrics (fastify) {
   const warn = throttled((level, message) => fastify.log[level](message))
@@ -28,9 +28,9 @@ export default fp(async function metrics (fastify) {
   fastify.decorate('metrics', metrics)
   fastify.decorate('metricsAccess', new MetricsAccess(fastify.config.METRICS_TOKEN))
   fastify.audit.observe((record) => metrics.record(record))
-  // A callback hook (no promise a request); the route's pattern, never the URL; the time Fastify measured.
-  fastify.addHook('onResponse', function observeRequest (request, reply, done) {
-    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
-    done()
+  // Each completed request, recorded by the server's log controller (src/http/logging.ts, AccessLog) rather
+  // than by an onResponse hook: the route's pattern, never the URL; the time Fastify measured.
+  fastify.decorate('observeResponse', (method: string, route: string | undefined, statusCode: number, seconds: number) => {
+    metrics.observeRequest(method, route, statusCode, seconds)
   })
 }, { name: 'metrics', dependencies: ['env', 'readiness', 'services', 'audit', 'authenticate'] })
