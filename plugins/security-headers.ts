@@ -1,11 +1,11 @@
 import type { onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { HelmetOptions } from 'helmet'
-import { JSON_API, PAGE, securityHeaders } from '../src/http/security-headers.js'
+import { JSON_API_HEADERS, PAGE, securityHeaders } from '../src/http/security-headers.js'
 
 declare module 'fastify' {
   interface RouteShorthandOptions {
-    // A route's own security headers: helmet's options laid over the JSON API's (e.g. a page's CSP).
+    // A route's own security headers: helmet's options laid over its defaults for a document (e.g. a page's CSP).
     helmet?: HelmetOptions
   }
 }
@@ -20,13 +20,13 @@ declare module 'fastify' {
 // The headers do not depend on the request, so they are computed once, by helmet itself, and set with one
 // reply.headers() a request. A route that serves something a browser renders gives its own options (the
 // route option `helmet`, or a hook from ownSecurityHeaders, which the documentation page uses): laid over
-// these, computed once for that route, and replacing them for it only.
+// helmet's defaults for a document, computed once for that route, and replacing these for it only.
 
-// A route-level onRequest hook giving one route its own headers (helmet's options laid over the JSON
-// API's), computed once; it runs after the plugin's own hook and replaces what that set.
+// A route-level onRequest hook giving one route its own headers (helmet's options laid over its defaults
+// for a document, PAGE), computed once; it runs after the plugin's own hook and replaces what that set.
 export function ownSecurityHeaders (options: HelmetOptions): onRequestHookHandler {
   const set = securityHeaders({ ...PAGE, ...options } as HelmetOptions)
-  const drop = Object.keys(securityHeaders(JSON_API)).filter((name) => !(name in set))
+  const drop = Object.keys(JSON_API_HEADERS).filter((name) => !(name in set))
   return function routeSecurityHeaders (_request, reply, done) {
     for (const name of drop) reply.removeHeader(name)
     reply.headers(set)
@@ -35,7 +35,7 @@ export function ownSecurityHeaders (options: HelmetOptions): onRequestHookHandle
 }
 
 export default fp(async function securityHeadersPlugin (fastify) {
-  const common = securityHeaders(JSON_API)
+  const common = JSON_API_HEADERS
   fastify.addHook('onRequest', function setSecurityHeaders (_request, reply, done) {
     reply.headers(common)
     done()

@@ -22,11 +22,11 @@ export class InvalidTokenError extends HttpError {
   }
 }
 
-// The service cannot answer this now but will soon (still starting, shutting down, overloaded): 503 with
-// Retry-After.
+// The service cannot answer this now but will soon (still starting, shutting down): 503 with Retry-After.
+// (The overloaded 503 is under-pressure's, the store's and the full hashing queue's the error handler's.)
 export class UnavailableError extends HttpError {
   readonly retryAfterSeconds: number
-  constructor (errorCode: 'starting' | 'shutting_down' | 'unavailable' | 'overloaded' | 'hash_queue_full', message: string, retryAfterSeconds = 5) {
+  constructor (errorCode: 'starting' | 'shutting_down', message: string, retryAfterSeconds = 5) {
     super(errorCode, message)
     this.retryAfterSeconds = retryAfterSeconds
   }

@@ -3,7 +3,7 @@ import { maxHeaderSize } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorCode } from '../error-codes.js'
 import { errorBody } from './errors.js'
-import { JSON_API, securityHeaders } from './security-headers.js'
+import { JSON_API_HEADERS } from './security-headers.js'
 
 // Answers the server gives before, or instead of, Fastify: what Node's HTTP parser could not read, a
 // request Node itself would refuse (no Host, an Expect it cannot meet, CONNECT), and a new request while
@@ -11,7 +11,7 @@ import { JSON_API, securityHeaders } from './security-headers.js'
 // headers, `Cache-Control: no-store` and the connection closed. Fastify's own handlers would answer these
 // in another shape (or Node with an empty body, or not at all), without a code or the headers. No hook runs
 // for them: no access line, no metric, no CORS.
-const HEADERS: Record<string, string> = { ...securityHeaders(JSON_API), 'cache-control': 'no-store', connection: 'close' }
+const HEADERS: Record<string, string> = { ...JSON_API_HEADERS, 'cache-control': 'no-store', connection: 'close' }
 const HEAD_LINES = Object.entries(HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
 
 // On a socket Node's HTTP server has let go of (a parser error, CONNECT): the whole answer written raw.

@@ -14,7 +14,7 @@ const JSON_API_CSP = { useDefaults: false, directives: { 'default-src': ["'none'
 // (off anyway), origin-keyed agent clusters and the opener policy (for windows), and
 // Cross-Origin-Resource-Policy (a cross-origin no-cors load can carry no Bearer token, so it can read
 // nothing a stranger could not). Each costs a header on every answer (measured: docs/benchmarks.md).
-export const JSON_API: HelmetOptions = {
+const JSON_API: HelmetOptions = {
   contentSecurityPolicy: JSON_API_CSP,
   frameguard: { action: 'deny' },
   crossOriginOpenerPolicy: false,
@@ -41,3 +41,7 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   helmet(options)({} as never, res as never, () => {})
   return headers
 }
+
+// The JSON API's headers, computed once: set on every answer (plugins/security-headers.ts) and on those the
+// server gives outside Fastify (src/http/outside-fastify.ts).
+export const JSON_API_HEADERS: Readonly<Record<string, string>> = Object.freeze(securityHeaders(JSON_API))
