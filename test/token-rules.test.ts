@@ -64,6 +64,21 @@ t.test('64 case spellings of Bearer with one token leave one cache entry', async
   t.equal(app.accessTokens.cacheSize - before, 1, 'one entry')
 })
 
+t.test('the cache is keyed by a token\'s tail, but only the whole token is a hit: a forgery with a cached signature is refused', async (t) => {
+  const app = await build(t, testEnv(t), { app: withJwtVerify })
+  await addUser(app, 'alice', PASSWORD)
+  const token = await tokenFor(app, 'alice', PASSWORD)
+  t.same(await statuses(app, token), [200, 200], 'valid, and now cached')
+  const [header, payload, signature] = token.split('.')
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
+  const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, username: 'mallory', roles: ['admin'] })).toString('base64url')}.${signature}`
+  const entries = app.accessTokens.cacheSize
+  t.same(await statuses(app, forged), [401, 401], 'another payload under the cached signature is verified, and refused')
+  t.not((await greet(app, `Bearer ${forged}`)).body, 'Welcome, mallory!')
+  t.equal(app.accessTokens.cacheSize, entries, 'the refusal added no entry')
+  t.equal((await greet(app, `Bearer ${token}`)).body, 'Welcome, alice!', 'the cached token still passes')
+})
+
 t.test('a token whose iat is in the future beyond the clock tolerance is refused', async (t) => {
   const app = await build(t, testEnv(t, { JWT_CLOCK_TOLERANCE: '5' }), { app: withJwtVerify })
   const user = await addUser(app, 'alice', PASSWORD)
