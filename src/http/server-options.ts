@@ -3,7 +3,7 @@ import { createServer, maxHeaderSize } from 'node:http'
 import { loadServerSettings } from '../config/load.js'
 import type { TrustProxy } from '../config/rules.js'
 import { draining, trackConnections } from './draining.js'
-import { AccessLog, CREDENTIAL_SERIALIZERS, lazyChildLogger } from './logging.js'
+import { AccessLog, CREDENTIAL_SERIALIZERS } from './logging.js'
 import { errorBody } from './errors.js'
 import { clientError, expectationFailed, refuse, refusedForNoHost, refuseConnect } from './outside-fastify.js'
 import { ROUTER_REFUSED_PATH, routerRefusals } from './router-refusals.js'
@@ -29,7 +29,7 @@ function ownOptionsApplied (applied: FastifyServerOptions): boolean {
   const logger = applied.logger as { isLevelEnabled?: unknown } | undefined
   return applied.bodyLimit === BODY_LIMIT &&
     ajv?.coerceTypes === false && ajv?.removeAdditional === false &&
-    applied.logController === options.logController && applied.childLoggerFactory === options.childLoggerFactory &&
+    applied.logController === options.logController && applied.childLoggerFactory === undefined &&
     applied.frameworkErrors === options.frameworkErrors && applied.clientErrorHandler === options.clientErrorHandler && applied.routerOptions?.maxParamLength === ROUTER_OPTIONS.maxParamLength &&
     typeof logger?.isLevelEnabled === 'function' && applied.return503OnClosing === false
 }
@@ -103,7 +103,6 @@ export const options: FastifyServerOptions = {
   },
   // One access line a request, written when it completes, instead of Fastify's two (see AccessLog).
   logController: new AccessLog(),
-  childLoggerFactory: lazyChildLogger,
   ajv: {
     customOptions: {
       removeAdditional: false, // an unknown field is an error, not something to drop silently
