@@ -37,23 +37,18 @@ interface Row { metric: string, ours: number, baseline: number | null, ratio: nu
 const measurements: Measurement[] = []
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const figures = (scenario: string, target: string) => measurements.filter((m) => m.scenario === scenario && m.target === target)
-const medianRps = (scenario: string, target: string) => median(figures(scenario, target).map((m) => m.rps))
+const medianOf = (scenario: string, target: string, value: (m: Measurement) => number) => median(figures(scenario, target).map(value))
+const rps = (m: Measurement) => m.rps
+const cpuOf = (m: Measurement) => m.cpuUs!
 // The median over rounds of ours/baseline within each round: each round's pair ran minutes apart at most,
-// so drift in the machine's speed cancels out of the ratio.
-const medianRatio = (scenario: string, ours: string, baseline: string) => {
+// so drift in the machine's speed cancels out of the ratio. `worth` is what is better when higher: req/s,
+// or the inverse of CPU µs per request (so a CPU ratio is baseline µs / ours, above 1 when ours is cheaper).
+const medianRatioOf = (scenario: string, ours: string, baseline: string, worth: (m: Measurement) => number) => {
   const base = figures(scenario, baseline)
-  return median(figures(scenario, ours).map((m) => m.rps / base.find((b) => b.round === m.round)!.rps))
+  return median(figures(scenario, ours).map((m) => worth(m) / worth(base.find((b) => b.round === m.round)!)))
 }
-// CPU per request: the median of the servers' µs, and the median over rounds of baseline µs / ours (so that,
-// like a throughput ratio, above 1 means ours is cheaper).
-const medianCpu = (scenario: string, target: string) => median(figures(scenario, target).map((m) => m.cpuUs!))
-const medianCpuRatio = (scenario: string, ours: string, baseline: string) => {
-  const base = figures(scenario, baseline)
-  return median(figures(scenario, ours).map((m) => base.find((b) => b.round === m.round)!.cpuUs! / m.cpuUs!))
-}
+const perCpu = (m: Measurement) => 1 / m.cpuUs!
 
-// One load against one server; with the server's pid, its CPU time per request served too (what the
-// server itself burned for each answer, whatever the load generator or a neighbour got).
 async function measure (scenario: string, target: string, round: number, load: Parameters<typeof runLoad>[0], pid?: number) {
   const before = pid === undefined ? 0 : cpuSeconds(pid)
   const result = await runLoad(load)
@@ -227,18 +222,18 @@ async function main () {
 
     // The table.
     const ratioRow = (metric: string, scenario: string, ours: string, baseline: string, min: number): Row => {
-      const ratio = medianRatio(scenario, ours, baseline)
-      return { metric, ours: medianRps(scenario, ours), baseline: medianRps(scenario, baseline), ratio, target: `ratio ≥ ${min}`, met: ratio >= min }
+      const ratio = medianRatioOf(scenario, ours, baseline, rps)
+      return { metric, ours: medianOf(scenario, ours, rps), baseline: medianOf(scenario, baseline, rps), ratio, target: `ratio ≥ ${min}`, met: ratio >= min }
     }
     // CPU µs per request (ours and the baseline's), judged by baseline µs / ours µs; throughput rows of
     // the same pairs stay in the table for information (on these shared machines req/s swing by 30 %
     // between rounds, CPU per request by about 10 %).
     const cpuRow = (metric: string, scenario: string, ours: string, baseline: string, min: number): Row => {
-      const ratio = medianCpuRatio(scenario, ours, baseline)
-      return { metric, ours: medianCpu(scenario, ours), baseline: medianCpu(scenario, baseline), ratio, target: `ratio ≥ ${min}`, met: ratio >= min }
+      const ratio = medianRatioOf(scenario, ours, baseline, perCpu)
+      return { metric, ours: medianOf(scenario, ours, cpuOf), baseline: medianOf(scenario, baseline, cpuOf), ratio, target: `ratio ≥ ${min}`, met: ratio >= min }
     }
     const infoRow = (metric: string, scenario: string, ours: string, baseline: string): Row =>
-      ({ metric, ours: medianRps(scenario, ours), baseline: medianRps(scenario, baseline), ratio: medianRatio(scenario, ours, baseline), target: 'for information', met: null })
+      ({ metric, ours: medianOf(scenario, ours, rps), baseline: medianOf(scenario, baseline, rps), ratio: medianRatioOf(scenario, ours, baseline, rps), target: 'for information', met: null })
     const limitRow = (metric: string, ours: number, max: number, unit: string): Row =>
       ({ metric, ours, baseline: null, ratio: null, target: `< ${max} ${unit}`, met: ours < max })
     rows.push(

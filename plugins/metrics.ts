@@ -12,9 +12,9 @@ declare module 'fastify' {
   }
 }
 
-// Metrics for Prometheus (docs/operations.md, "Metrics"). Per request: one histogram observation when the answer has
-// been sent (by the log controller, through `observeResponse`). Security events: counted from the audit record, where each is recorded once. The rest is read
-// when Prometheus scrapes.
+// Metrics for Prometheus (docs/operations.md, "Metrics"). Per request: one histogram observation when the
+// answer has been sent (by the log controller, through `observeResponse`). Security events: counted from
+// the audit record, where each is recorded once. The rest is read when Prometheus scrapes.
 export default fp(async function metrics (fastify) {
   const warn = throttled((level, message) => fastify.log[level](message))
   const metrics = new ServiceMetrics({
