@@ -11,7 +11,7 @@ import { fastifyStartArgs, freePort } from '../test/support/processes.js'
 import { runLoad, tool, writeLines, type LoadResult } from './loadgen.js'
 import { cpuSeconds, pinning, rssMegabytes, runJson, SERVER_CPU, LOAD_CPU, start, stop, stopAll } from './processes.js'
 import {
-  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, loginBodies, postgresDatabase, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForServer, type Service
+  accessTokens, BENCH_PASSWORD, DEFAULT_LOG_LEVEL, loginBodies, postgresDatabase, NPM_START_ENV, PROTECTIONS_OFF, SERVICE_NODE_FLAGS, SERVICE_SETTINGS, startService, waitForServer, type Service
 } from './service.js'
 
 const args = process.argv.slice(2)
@@ -206,7 +206,7 @@ async function main () {
       const port = await freePort()
       const begin = performance.now()
       const child = start(SERVER_CPU, process.execPath, [...SERVICE_NODE_FLAGS, ...fastifyStartArgs({ port, level: DEFAULT_LOG_LEVEL })],
-        { ...SERVICE_SETTINGS, DATABASE_URL: `sqlite:${join(dir, `cold-${i}.db`)}`, ADMIN_USERNAME: 'bench-user-0', ADMIN_PASSWORD: BENCH_PASSWORD, ADMIN_PASSWORD_FILE: join(dir, 'cold.txt') })
+        { ...NPM_START_ENV, ...SERVICE_SETTINGS, DATABASE_URL: `sqlite:${join(dir, `cold-${i}.db`)}`, ADMIN_USERNAME: 'bench-user-0', ADMIN_PASSWORD: BENCH_PASSWORD, ADMIN_PASSWORD_FILE: join(dir, 'cold.txt') })
       for (;;) {
         try {
           const res = await fetch(url(port, '/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench-user-0', password: BENCH_PASSWORD }) })
@@ -277,7 +277,7 @@ async function main () {
     'CPU µs a request: the server process\'s user + system time (/proc/PID/stat) over one load, divided by the requests the load generator counted; a CPU ratio is baseline µs / ours (above 1: ours is cheaper)',
     `load generator: ${tool}, ${GREETING_CONNECTIONS} connections for GET /, ${LOGIN_CONNECTIONS} for POST /login`,
     `pinning: ${pinning ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)` : 'none (fewer than 2 CPUs or no taskset)'}`,
-    `service settings: as npm start (log level ${DEFAULT_LOG_LEVEL}${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `, ${k}=${v}`).join('')}; node ${SERVICE_NODE_FLAGS.join(' ')}), and one instance at FASTIFY_LOG_LEVEL=warn for the row that says so; every server's output drained through a pipe`,
+    `service settings: as npm start (log level ${DEFAULT_LOG_LEVEL}${Object.entries(SERVICE_SETTINGS).map(([k, v]) => `, ${k}=${v}`).join('')}; node ${SERVICE_NODE_FLAGS.join(' ')}; ${Object.entries(NPM_START_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}), and one instance at FASTIFY_LOG_LEVEL=warn for the row that says so; every server's output drained through a pipe`,
     `protections switched off: ${PROTECTIONS_OFF.length ? PROTECTIONS_OFF.join('; ') : 'none'}`,
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`
   ]

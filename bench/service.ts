@@ -18,6 +18,9 @@ const username = (i: number) => `bench-user-${i}`
 // Node flags of `npm start` (package.json): a young generation capped at 4 MB a semi-space keeps RSS
 // low under load at no measured cost in throughput.
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4']
+// And its environment: glibc's malloc in one arena (docs/benchmarks.md: V8's compiler and GC threads
+// otherwise keep an arena each, about 3 MB apiece under load).
+export const NPM_START_ENV = { MALLOC_ARENA_MAX: '1' }
 
 // Configuration the bench sets on the service, and why; printed with the results. The service runs as
 // `npm start` runs it, at its default log level (info: one access line a request); a second instance at
@@ -66,7 +69,7 @@ export async function startService (dir: string, name: string, users: number, lo
     ...SERVICE_NODE_FLAGS,
     '--import', join(root, 'dist', 'bench', 'probe.js'),
     ...fastifyStartArgs({ port, level: logLevel })
-  ], { ...SERVICE_SETTINGS, DATABASE_URL: databaseUrl, ADMIN_PASSWORD_FILE: join(dir, `${name}.admin.txt`) })
+  ], { ...NPM_START_ENV, ...SERVICE_SETTINGS, DATABASE_URL: databaseUrl, ADMIN_PASSWORD_FILE: join(dir, `${name}.admin.txt`) })
   await waitForServer(`http://127.0.0.1:${port}/`, child, (s) => s === 401)
   return { child, port, databaseUrl, users }
 }

@@ -32,7 +32,7 @@ export default fp(async function changeLogFollower (fastify) {
   const report = (level: 'info' | 'warn', message: string) => fastify.log[level](message)
   const paths: HintPath[] = []
   if (isPostgresUrl(DATABASE_URL)) paths.push(new PostgresHints(DATABASE_URL))
-  if (REDIS_URL !== undefined) paths.push(new RedisHints(REDIS_URL, REDIS_PREFIX, report))
+  if (REDIS_URL !== undefined) paths.push(await RedisHints.create(REDIS_URL, REDIS_PREFIX, report))
   const hints = paths.length > 0 ? new HintPaths(paths, REVOCATION_SYNC_INTERVAL, report) : undefined
   const purge = async () => {
     const changes = await fastify.store.changes.purge(new Date(fastify.clock() - CHANGE_RETENTION_MS).toISOString())

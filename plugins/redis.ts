@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import fp from 'fastify-plugin'
 import { throttled } from '../src/support/log-throttle.js'
 
@@ -17,6 +17,9 @@ export default fp(async function redis (fastify) {
     fastify.decorate('redis', undefined)
     return
   }
+  // Loaded only where REDIS_URL is set: an instance without Redis never holds ioredis (as pg, only for a
+  // PostgreSQL store: src/store/database.ts).
+  const { Redis } = await import('ioredis')
   const client = new Redis(REDIS_URL, {
     lazyConnect: true,
     connectionName: 'auth-service-counters',

@@ -23,7 +23,7 @@ export interface ServicesOptions {
 }
 
 export default fp<ServicesOptions>(async function services (fastify, opts) {
-  const store = connectDatabase(fastify.config.DATABASE_URL, databaseOptions(fastify.config,
+  const store = await connectDatabase(fastify.config.DATABASE_URL, databaseOptions(fastify.config,
     (notice) => fastify.log[notice.level](notice.path ? { path: notice.path } : {}, notice.message)))
   const db = store.db
   fastify.readiness.step('store', () => store.open())

@@ -36,7 +36,7 @@ export default async function app (fastify: FastifyInstance, opts: EnvPluginOpti
     // (the store, Redis, the change feed and the timers closed), the last line of a shutdown
     // (plugins/shutdown.ts logs the first ones).
     fastify.addHook('onClose', async () => { fastify.log.info('stopped: connections, store and subscriptions closed') })
-    await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure, startupSequence: opts.startupSequence } })
+    await fastify.register(AutoLoad, { dir: join(root, 'plugins'), options: { env: opts.env, clock: opts.clock, onStartupFailure: opts.onStartupFailure, startupSequence: opts.startupSequence, releaseStartupGarbage: opts.releaseStartupGarbage } })
     await fastify.register(AutoLoad, { dir: join(root, 'routes') })
   } catch (err) {
     return startupFailed(fastify, opts, err)

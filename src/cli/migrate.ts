@@ -6,7 +6,7 @@ export async function migrate (io: CliIo): Promise<void> {
   const config = await loadConfig(io.env)
   const { connectDatabase, databaseOptions } = await database()
   const { MIGRATIONS } = await import('../store/migrations.js')
-  const store = connectDatabase(config.DATABASE_URL, databaseOptions(config))
+  const store = await connectDatabase(config.DATABASE_URL, databaseOptions(config))
   try {
     await store.open()
   } catch (err) {

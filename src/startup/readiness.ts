@@ -75,7 +75,9 @@ export class Readiness {
     this.#closing = true
   }
 
-  async run (report: StartupReport): Promise<void> {
+  // `lastly` runs once every step is done, before the service says it is ready (plugins/readiness.ts gives
+  // back start-up's garbage there, so that no request waits for it).
+  async run (report: StartupReport, lastly?: () => void): Promise<void> {
     const missing = this.#sequence.filter((step) => !this.#runs.has(step.name)).map((step) => step.name)
     if (missing.length > 0) {
       this.#failure = new StartupSequenceError(`start-up step${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} registered by no plugin`)
@@ -104,6 +106,7 @@ export class Readiness {
         }
       }
     }
+    lastly?.()
     this.#started = true
     this.#ready.resolve()
   }

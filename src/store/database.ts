@@ -1,6 +1,5 @@
 import SQLite from 'better-sqlite3'
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type AbortableOperationOptions, type DatabaseConnection, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely'
-import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../config/schema.js'
 import { privateDatabaseFiles, type Report } from '../support/private-files.js'
@@ -49,9 +48,9 @@ export interface Store {
   readonly migrated: string[]
 }
 
-export function connectDatabase (url: string, options: DatabaseOptions = {}): Store {
+export async function connectDatabase (url: string, options: DatabaseOptions = {}): Promise<Store> {
   let base: Db
-  if (isPostgresUrl(url)) base = openPostgres(url, options)
+  if (isPostgresUrl(url)) base = await openPostgres(url, options)
   else if (url.startsWith('sqlite:')) base = openSqlite(url.slice('sqlite:'.length), options)
   else throw new Error(`DATABASE_URL: unsupported scheme in "${url.split(':')[0]}:"`)
   const gate = new StoreGate()
@@ -83,7 +82,7 @@ class StoreGate implements KyselyPlugin {
 // Opens the database and brings its schema up to date, or fails: for programs that run once (the CLI,
 // the bench's setup).
 export async function openDatabase (url: string, options: DatabaseOptions = {}): Promise<Db> {
-  const store = connectDatabase(url, options)
+  const store = await connectDatabase(url, options)
   try {
     await store.open()
   } catch (err) {
@@ -96,7 +95,10 @@ export async function openDatabase (url: string, options: DatabaseOptions = {}):
 // PostgreSQL through pg's pool. `sslmode` and the other connection parameters come from the URL (pg reads
 // them). Every statement is bounded (statement_timeout, lock_timeout), so a stuck database answers 503
 // instead of holding requests; a transaction left idle is ended by the server.
-function openPostgres (url: string, options: DatabaseOptions): Db {
+async function openPostgres (url: string, options: DatabaseOptions): Promise<Db> {
+  // pg is loaded only for a PostgreSQL store: an instance on SQLite (the default) never holds it or its
+  // dependencies, about 2 MB of heap (ioredis likewise, loaded where REDIS_URL is set).
+  const { default: pg } = await import('pg')
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000
   const pool = new pg.Pool({
     connectionString: url,

@@ -198,9 +198,13 @@ export async function migrateUpTo (db: Kysely<any>, name: string): Promise<strin
 
 // Every migration this version knows, in order.
 export const MIGRATIONS = Object.keys(migrations).sort()
+const byCodeUnits = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
 
 async function migrate (db: Kysely<any>, upTo?: string): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  // Names in code-unit order, as MIGRATIONS lists them (fixed-width numbers: the same order as Kysely's
+  // default, localeCompare), without loading ICU's collation data: about 2 MB of RSS for the process's
+  // life, for one sort at start-up.
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, nameComparator: byCodeUnits })
   const { error, results } = upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(upTo)
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName

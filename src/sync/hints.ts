@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis'
-import pg from 'pg'
+import type { Redis } from 'ioredis'
+import type { Client } from 'pg'
 import { CHANGE_CHANNEL } from '../store/dialect.js'
 import { throttled, type LevelReport } from '../support/log-throttle.js'
 
@@ -121,6 +121,12 @@ const timedOut = (err: Error): boolean => err.message.startsWith('Socket timeout
 // gets no answer destroys its connection, and a publish while it reconnects fails at once: a hint, which
 // the other path or polling covers).
 export class RedisHints implements HintPath {
+  // ioredis loaded here, not by the module: an instance without REDIS_URL never holds it.
+  static async create (url: string, prefix: string, report: HintReport): Promise<RedisHints> {
+    const { Redis } = await import('ioredis')
+    return new RedisHints(Redis, url, prefix, report)
+  }
+
   readonly name = 'Redis'
   readonly #subscriber: Redis
   readonly #publisher: Redis
@@ -133,7 +139,7 @@ export class RedisHints implements HintPath {
 
   // `report` is told of what Redis refuses (an ACL that forbids the channel): connection losses go to
   // start()'s `changed`.
-  constructor (url: string, prefix: string, report: HintReport) {
+  private constructor (RedisClient: typeof Redis, url: string, prefix: string, report: HintReport) {
     this.#channel = `${prefix}changes`
     this.#reportRefusal = throttled(report)
     const options = {
@@ -146,8 +152,8 @@ export class RedisHints implements HintPath {
       socketTimeout: ANSWER_WITHIN_MS,
       retryStrategy: (times: number) => Math.min(times * 200, 2000)
     }
-    this.#subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
-    this.#publisher = new Redis(url, options)
+    this.#subscriber = new RedisClient(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
+    this.#publisher = new RedisClient(url, options)
     this.#subscriber.on('error', (err: Error) => { this.#lastError = err })
     this.#publisher.on('error', () => {}) // the subscriber's state tells (above)
   }
@@ -209,7 +215,7 @@ export class RedisHints implements HintPath {
 export class PostgresHints implements HintPath {
   readonly name = 'PostgreSQL'
   readonly #url: string
-  #client?: pg.Client
+  #client?: Client
   #closed = false
   #timer?: NodeJS.Timeout
   #heartbeat?: NodeJS.Timeout
@@ -223,6 +229,7 @@ export class PostgresHints implements HintPath {
 
   start (look: () => void, changed: (event: 'lost' | 'back', reason: string) => void): void {
     const connect = async (delayMs: number) => {
+      const { default: pg } = await import('pg') // loaded for a PostgreSQL store only
       if (this.#closed) return
       const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 5000, keepAlive: true, application_name: 'auth-service-listen' })
       const retry = (err: Error, down: PathDown = 'unreachable') => {
@@ -298,6 +305,7 @@ export class PostgresHints implements HintPath {
 // cannot be reached in a few seconds, the instances see the change at their next poll.
 export async function publishOnce (url: string, prefix: string): Promise<void> {
   // socketTimeout: a Redis that accepts and never answers must not hold the program forever either.
+  const { Redis } = await import('ioredis')
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, socketTimeout: 3000, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null })
   client.on('error', () => {})
   try {

@@ -156,13 +156,17 @@ function mixedScriptProblem (name: string): string | undefined {
   return `username mixes letters of different scripts (${scripts.join(', ')}): use letters of one script`
 }
 
-// The name of a character's own script (Script, not Script_Extensions), for the message.
-const scriptNames = new Intl.DisplayNames(['en'], { type: 'script', fallback: 'code' })
+// The name of a character's own script (Script, not Script_Extensions), for the message. The names come
+// from ICU, made on the first refusal that needs one: made at start-up, they held about 5 MB of ICU's data
+// in memory for the process's life.
+let scriptNames: Intl.DisplayNames | undefined
 const OWN_SCRIPTS = KNOWN_SCRIPTS.map(([code]): [string, RegExp] => [code, new RegExp(`^\\p{Script=${code}}$`, 'u')])
 function scriptNameOf (char: string): string | undefined {
   if (ANY_SCRIPT.test(char)) return undefined
   const code = OWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0] ?? KNOWN_SCRIPTS.find(([, pattern]) => pattern.test(char))?.[0]
-  return code === undefined ? undefined : scriptNames.of(code)
+  if (code === undefined) return undefined
+  scriptNames ??= new Intl.DisplayNames(['en'], { type: 'script', fallback: 'code' })
+  return scriptNames.of(code)
 }
 
 // §5.3 (optional there): decimal digits of one system only, so that '١' (Arabic-Indic one) and '۱'

@@ -30,6 +30,7 @@ export interface BuildOptions {
   app?: string // another app module that wraps src/app.ts (test/fixtures)
   ready?: boolean // wait until start-up is done (the default), or return the app as soon as it can listen
   startupSequence?: readonly StartupStep[] // another start-up sequence (src/startup/sequence.ts), to see it refused
+  releaseStartupGarbage?: boolean // collect start-up's garbage before ready, as npm start does (plugins/readiness.ts)
 }
 
 // Builds the app exactly as `fastify start -o` does (same module, same exported server options);
@@ -37,7 +38,7 @@ export interface BuildOptions {
 // Start-up (store, keys, first admin, change feed) runs after the app is ready to listen; by default this
 // waits for it, and rejects with its error if it fails for good (the process would exit with code 1).
 export async function build (t: Test, env: Env = testEnv(t), options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock, onStartupFailure: () => {}, startupSequence: options.startupSequence },
+  const app = await helper.build(['-o', options.app ?? appPath], { env, skipOverride: true, clock: options.clock, onStartupFailure: () => {}, startupSequence: options.startupSequence, releaseStartupGarbage: options.releaseStartupGarbage },
     { ...serverOptionsOf(env), ...options.server }) as unknown as FastifyInstance
   t.teardown(() => app.close())
   if (options.ready !== false) {
