@@ -53,7 +53,17 @@ export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
       fastify.log.fatal(`start-up failed: ${(err as Error).message}`)
       onFailure(err)
     })
-    readiness.run((level, fields, message) => fastify.log[level](fields, message), release ? () => { released = releaseStartupGarbage() } : undefined).catch(() => {})
+    // The collection is an economy, never a reason not to start: should it throw, a warning and on.
+    const lastly = release
+      ? () => {
+          try {
+            released = releaseStartupGarbage()
+          } catch (err) {
+            fastify.log.warn(`start-up's garbage not collected: ${(err as Error).message}`)
+          }
+        }
+      : undefined
+    readiness.run((level, fields, message) => fastify.log[level](fields, message), lastly).catch(() => {})
   })
   fastify.addHook('preClose', async () => { readiness.close() })
 }, { name: 'readiness' })
