@@ -1,4 +1,5 @@
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
+import pino from 'pino'
 
 // Request logging. Fastify writes two lines a request ("incoming request", "request completed") through
 // a pino child logger it makes for every request. Here: one line when the request completes, at info,
@@ -38,8 +39,55 @@ export class AccessLog extends LogController {
       userId: (request.user as { sub?: string } | undefined)?.sub
     }
     if (error) log.error({ ...line, err: error }, 'request errored')
-    else log.info(line, 'request')
+    else if (!writeAccessLine(log as unknown as PinoInternals, line)) log.info(line, 'request')
   }
+}
+
+// The access line, written as pino itself would write `log.info(line, 'request')`: the same bytes (pino's
+// level prefix, time and child bindings, then the fields in this order, then the message), to the same
+// stream. Hand-assembled because pino's general path costs half as much again (19,700 instructions a
+// line against 13,050, callgrind, docs/benchmarks.md): it escapes every key and value through
+// JSON.stringify and looks each key up among serializers and stringifiers. Only where nothing in the
+// logger could change the line: a logger that is not this pino,
+// or has a mixin, a message prefix, a log formatter, a nested key, a stream-write hook, a stream that
+// wants metadata (multistream), or a serializer or redaction for one of these keys, gets pino's own
+// path. Returns whether it wrote.
+const S = pino.symbols
+const MSG_PREFIX = (pino.symbols as unknown as Record<string, symbol>).msgPrefixSym // not in pino's types
+const INFO = 30
+const ACCESS_KEYS = ['method', 'route', 'status', 'ms', 'userId', 'msg']
+type AccessFields = { method: string, route: string | null, status: number, ms: number, userId: string | undefined }
+type PinoInternals = Record<symbol, unknown> & {
+  [S.chindingsSym]?: string
+  [S.lsCacheSym]: Record<number, string>
+  [S.timeSym]: () => string
+  [S.streamSym]: { write: (line: string) => unknown, [key: symbol]: unknown }
+  [S.endSym]: string
+  [S.serializersSym]: Record<string, unknown>
+  [S.stringifiersSym]: Record<string | symbol, unknown>
+  [S.formattersSym]: { log?: unknown }
+  [S.hooksSym]: { streamWrite?: unknown }
+}
+// A string as JSON: quoted as it is when it holds nothing JSON escapes (a method, a route pattern, a
+// UUID), otherwise JSON.stringify's: the line costs 700 instructions less than with JSON.stringify for all.
+const PLAIN = /^[\w\-./:*]*$/
+const jsonString = (value: string) => PLAIN.test(value) ? '"' + value + '"' : JSON.stringify(value)
+export function writeAccessLine (log: PinoInternals, fields: AccessFields): boolean {
+  const bindings = log[S.chindingsSym]
+  if (typeof bindings !== 'string' || log[S.messageKeySym] !== 'msg' || log[S.nestedKeySym] || log[S.mixinSym] ||
+    log[MSG_PREFIX] !== undefined || log[S.formattersSym].log || log[S.hooksSym].streamWrite) return false
+  const stream = log[S.streamSym]
+  const serializers = log[S.serializersSym]
+  const stringifiers = log[S.stringifiersSym]
+  if (stream[S.needsMetadataGsym] === true || stringifiers[S.wildcardFirstSym]) return false
+  for (const key of ACCESS_KEYS) if (serializers[key] || stringifiers[key]) return false
+  stream.write(log[S.lsCacheSym][INFO] + log[S.timeSym]() + bindings +
+    ',"method":' + jsonString(fields.method) +
+    ',"route":' + (fields.route === null ? 'null' : jsonString(fields.route)) +
+    ',"status":' + fields.status + ',"ms":' + fields.ms +
+    (fields.userId === undefined ? '' : ',"userId":' + jsonString(fields.userId)) +
+    ',"msg":"request"' + log[S.endSym])
+  return true
 }
 
 // Keys a log call might put a credential under, each censored when present.
