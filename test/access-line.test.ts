@@ -25,6 +25,7 @@ const FIELDS: Fields[] = [
   { method: 'DELETE', route: '/me/sessions/:sessionId', status: 204, ms: 12, userId: 'quote " backslash \\ newline \n tab \t' },
   { method: 'GET', route: '/tab\there', status: 200, ms: 2, userId: 'x"y\\z' },
   { method: 'PATCH', route: '/caf\u00e9', status: 200, ms: 2, userId: 'no-escape-needed:./*_' },
+  { method: 'GET', route: '/', status: 200, ms: NaN, userId: undefined },
   { method: 'GET', route: '/', status: 200, ms: 0.1, userId: 'control \u0001 \u001f separators \u2028 \u2029 non-ASCII é 名 😀 lone \ud800' }
 ]
 
